@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_DIR := .shoal/demo
+
+.PHONY: install demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	rm -rf $(DEMO_DIR)
+	$(BIN)/python -m apps.generate --count 20000 --out $(DEMO_DIR)/orders.jsonl
+	$(BIN)/shoal --data-dir $(DEMO_DIR) produce orders $(DEMO_DIR)/orders.jsonl --key order_id --partitions 4
+	$(BIN)/shoal --data-dir $(DEMO_DIR) run apps/orders.py --until-caught-up
+	$(BIN)/shoal --data-dir $(DEMO_DIR) topics
+	@for t in orders.large orders.domestic orders.international orders.dlq; do \
+	  echo "--- last 2 records of $$t"; \
+	  $(BIN)/shoal --data-dir $(DEMO_DIR) tail $$t -n 2; \
+	done
+
+lint: $(STAMP)
+	$(BIN)/ruff check engine operators apps tests benchmarks
+	$(BIN)/mypy
+
+test: $(STAMP) lint
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks.stateless
+
+clean:
+	rm -rf $(VENV) .shoal build *.egg-info

@@ -1,0 +1,166 @@
+"""The user-facing DSL: a Pipeline builds an immutable logical graph through Stream handles.
+
+Every call validates its arguments at once, so mistakes point at the line that made them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from engine.api import Node, PlanError
+from engine.api.serde import Schema
+from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
+from operators.source import TimeSpec
+
+ErrorPolicy = Literal["dead-letter", "skip", "fail"]
+ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "fail")
+_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def check_topic(topic: object) -> str:
+    """A legal Kafka topic name, or a ValueError saying why not."""
+    if not isinstance(topic, str) or not _TOPIC.match(topic) or topic in (".", ".."):
+        raise ValueError(f"invalid topic name {topic!r}: use 1-249 of [A-Za-z0-9._-]")
+    return topic
+
+
+def _check_fn(fn: object, call: str) -> None:
+    if not callable(fn):
+        raise TypeError(f"{call}() expects a callable, got {type(fn).__name__}")
+
+
+def _check_name(name: object, call: str, required: bool) -> None:
+    if name is None and not required:
+        return
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"{call}() needs a stable name= of [A-Za-z0-9._-] (stores and internal topics "
+            f"derive from it), got {name!r}"
+        )
+
+
+@dataclass
+class Pipeline:
+    """A named pipeline: the unit that `shoal run` executes and `shoal describe` prints."""
+
+    name: str
+    on_error: ErrorPolicy = "dead-letter"
+    commit_interval_ms: int = 200
+    commit_records: int = 50_000
+    nodes: list[Node] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_name(self.name, "Pipeline", required=True)
+        if self.on_error not in ERROR_POLICIES:
+            raise ValueError(f"on_error must be one of {ERROR_POLICIES}, got {self.on_error!r}")
+        if self.commit_interval_ms <= 0 or self.commit_records <= 0:
+            raise ValueError("commit_interval_ms and commit_records must be positive")
+
+    @property
+    def dead_letter_topic(self) -> str:
+        """Topic that receives records the pipeline could not process."""
+        return f"{self.name}.dlq"
+
+    def stream(
+        self,
+        topic: str,
+        value: Schema = None,
+        key: str | None = None,
+        time: TimeSpec = None,
+        name: str | None = None,
+    ) -> Stream:
+        """A stream over `topic`. value: msgspec Struct or dict (JSON); key: field that the
+        record key holds; time: field (epoch ms) or callable giving the event time."""
+        check_topic(topic)
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"stream(key=...) must be a field name, got {type(key).__name__}")
+        if time is not None and not isinstance(time, str) and not callable(time):
+            raise TypeError("stream(time=...) must be a field name or a callable")
+        _check_name(name, "stream", required=False)
+        node_name = name or f"source.{topic}"
+        return self._add(Source, (), node_name, topic=topic, schema=value, key_field=key,
+                         time=time)
+
+    def _add(self, cls: type[Node], parents: tuple[int, ...], name: str | None,
+             **fields: Any) -> Stream:
+        node_id = len(self.nodes)
+        node = cls(node_id, name or f"{cls.__name__.lower()}-{node_id}", parents,
+                   pipeline=self.name, **fields)
+        self.nodes.append(node)
+        return Stream(self, node_id)
+
+
+@dataclass(frozen=True)
+class Stream:
+    """Handle on one node's output; every method adds a node and returns a new handle."""
+
+    pipeline: Pipeline
+    node_id: int
+
+    def map(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
+        """Replace each value by fn(value); the key is kept."""
+        _check_fn(fn, "map")
+        _check_name(name, "map", required=False)
+        return self.pipeline._add(Map, (self.node_id,), name, fn=fn)
+
+    def filter(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
+        """Keep the values for which fn(value) is true."""
+        _check_fn(fn, "filter")
+        _check_name(name, "filter", required=False)
+        return self.pipeline._add(Filter, (self.node_id,), name, fn=fn)
+
+    def flat_map(self, fn: Callable[[Any], Iterable[Any]], name: str | None = None) -> Stream:
+        """Replace each value by the values fn(value) yields (zero or more)."""
+        _check_fn(fn, "flat_map")
+        _check_name(name, "flat_map", required=False)
+        return self.pipeline._add(FlatMap, (self.node_id,), name, fn=fn)
+
+    def branch(self, *predicates: Callable[[Any], Any], default: bool = False,
+               name: str | None = None) -> tuple[Stream, ...]:
+        """Split by predicates: each value goes to the first arm whose predicate holds;
+        with default=True one more arm gets the values no predicate accepted."""
+        if not predicates:
+            raise ValueError("branch() needs at least one predicate")
+        for predicate in predicates:
+            _check_fn(predicate, "branch")
+        _check_name(name, "branch", required=False)
+        split = self.pipeline._add(Branch, (self.node_id,), name, predicates=predicates)
+        base = self.pipeline.nodes[split.node_id].name
+        arms = len(predicates) + (1 if default else 0)
+        return tuple(
+            self.pipeline._add(BranchArm, (split.node_id,), f"{base}.{i}", index=i)
+            for i in range(arms)
+        )
+
+    def merge(self, *others: Stream, name: str | None = None) -> Stream:
+        """One stream holding the records of this and the other streams."""
+        if not others:
+            raise ValueError("merge() needs at least one other stream")
+        for other in others:
+            if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
+                raise PlanError("merge() takes streams of the same pipeline")
+        _check_name(name, "merge", required=False)
+        parents = (self.node_id, *(o.node_id for o in others))
+        return self.pipeline._add(Merge, parents, name)
+
+    def key_by(self, fn: Callable[[Any], Any], name: str,
+               partitions: int | None = None) -> Stream:
+        """Re-key by fn(value). Records go through the repartition topic
+        `<pipeline>-<name>-repartition` so equal keys meet in one task."""
+        _check_fn(fn, "key_by")
+        _check_name(name, "key_by", required=True)
+        if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
+            raise ValueError(f"key_by(partitions=...) must be a positive int, got {partitions!r}")
+        topic = f"{self.pipeline.name}-{name}-repartition"
+        return self.pipeline._add(KeyBy, (self.node_id,), name, fn=fn, topic=topic,
+                                  partitions=partitions)
+
+    def to(self, topic: str, name: str | None = None) -> None:
+        """Write the values (as JSON) to `topic`, keyed by the record key."""
+        check_topic(topic)
+        _check_name(name, "to", required=False)
+        self.pipeline._add(Sink, (self.node_id,), name or f"sink.{topic}", topic=topic)

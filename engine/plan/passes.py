@@ -1,0 +1,112 @@
+"""The planner: a list of pure passes from a Pipeline's logical graph to a PhysicalPlan."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import Counter
+
+from engine.api import Node, PlanError
+from engine.dsl import Pipeline
+from engine.plan.fuse import fuse_subtopology
+from engine.plan.physical import InternalTopic, PhysicalPlan, SubTopology
+from operators import KeyBy, Sink, Source
+
+Graph = tuple[Node, ...]
+
+
+def validate(graph: Graph, pipeline: str) -> Graph:
+    """Reject graphs that cannot run, with a message naming the offending operator."""
+    if not graph:
+        raise PlanError(f"pipeline '{pipeline}' is empty: add p.stream(...) and a .to(...)")
+    ids = {n.id for n in graph}
+    for name, count in Counter(n.name for n in graph).items():
+        if count > 1:
+            raise PlanError(f"duplicate operator name '{name}' in pipeline '{pipeline}': "
+                            "names must be unique (stores and topics derive from them)")
+    for node in graph:
+        missing = [p for p in node.parents if p not in ids]
+        if missing or node.pipeline != pipeline:
+            raise PlanError(f"operator '{node.name}' reads an input outside pipeline "
+                            f"'{pipeline}'")
+    for topic, count in Counter(n.topic for n in graph if isinstance(n, Source)).items():
+        if count > 1:
+            raise PlanError(f"topic '{topic}' is read by two p.stream(...) calls; "
+                            "read it once and reuse the stream")
+    if not any(isinstance(n, Sink | KeyBy) for n in graph):
+        raise PlanError(f"pipeline '{pipeline}' writes nothing: end a stream with .to(topic)")
+    return graph
+
+
+def infer_keys(graph: Graph) -> dict[int, bool]:
+    """Whether each node's output is keyed (needed by joins and aggregations)."""
+    keyed: dict[int, bool] = {}
+    for node in graph:
+        own = node.keyed
+        if own is not None:
+            keyed[node.id] = own
+        else:
+            keyed[node.id] = bool(node.parents) and all(keyed[p] for p in node.parents)
+    return keyed
+
+
+def insert_repartitions(graph: Graph) -> Graph:
+    """Give each key_by a source over its repartition topic and move its children there."""
+    nodes = list(graph)
+    for node in graph:
+        if not node.repartitions or not isinstance(node, KeyBy):
+            continue
+        source = Source(len(nodes), f"{node.name}.source", (), pipeline=node.pipeline,
+                        topic=node.topic, internal=True)
+        nodes.append(source)
+        nodes = [
+            dataclasses.replace(n, parents=tuple(source.id if p == node.id else p
+                                                 for p in n.parents))
+            if n.id != source.id else n
+            for n in nodes
+        ]
+    return tuple(nodes)
+
+
+def cut_subtopologies(graph: Graph) -> list[tuple[Node, ...]]:
+    """Connected components of the graph (repartition edges are already cut)."""
+    root = {n.id: n.id for n in graph}
+
+    def find(i: int) -> int:
+        while root[i] != i:
+            root[i] = root[root[i]]
+            i = root[i]
+        return i
+
+    for node in graph:
+        for parent in node.parents:
+            root[find(node.id)] = find(parent)
+    groups: dict[int, list[Node]] = {}
+    for node in graph:
+        groups.setdefault(find(node.id), []).append(node)
+    return sorted((tuple(g) for g in groups.values()), key=lambda g: min(n.id for n in g))
+
+
+def internal_topics(subs: list[SubTopology]) -> tuple[InternalTopic, ...]:
+    """The repartition topics between sub-topologies."""
+    readers = {t: s.id for s in subs for t in s.sources}
+    return tuple(
+        InternalTopic(n.topic, "repartition", n.partitions, s.id, readers[n.topic])
+        for s in subs for n in s.nodes if isinstance(n, KeyBy)
+    )
+
+
+def plan(pipeline: Pipeline) -> PhysicalPlan:
+    """Compile a pipeline: validate, infer keys, insert repartitions, cut, fuse."""
+    graph = validate(tuple(pipeline.nodes), pipeline.name)
+    infer_keys(graph)
+    graph = insert_repartitions(graph)
+    subs = [fuse_subtopology(i, part) for i, part in enumerate(cut_subtopologies(graph))]
+    return PhysicalPlan(
+        pipeline=pipeline.name,
+        on_error=pipeline.on_error,
+        commit_interval_ms=pipeline.commit_interval_ms,
+        commit_records=pipeline.commit_records,
+        subtopologies=tuple(subs),
+        internal_topics=internal_topics(subs),
+        dead_letter_topic=pipeline.dead_letter_topic,
+    )

@@ -1,0 +1,161 @@
+"""The worker: runs every task of a plan on one asyncio loop, batch at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from engine.api import TopicPartition, UnknownTopicError
+from engine.plan import PhysicalPlan
+from engine.runtime.commit import commit
+from engine.runtime.stats import RunStats
+from engine.runtime.task import Task
+from engine.transport import Consumer, RecordTuple, Transport
+
+Observer = Callable[[RunStats], None]
+
+
+@dataclass
+class WorkerConfig:
+    """How a worker batches, commits and stops."""
+
+    max_poll_records: int = 5_000
+    commit_interval_ms: int | None = None
+    commit_records: int | None = None
+    idle_sleep_s: float = 0.05
+    until_caught_up: bool = False
+
+
+class Worker:
+    """Owns the tasks of the partitions assigned to it and commits their work."""
+
+    def __init__(self, plan: PhysicalPlan, transport: Transport,
+                 config: WorkerConfig | None = None, observer: Observer | None = None) -> None:
+        self.plan = plan
+        self.transport = transport
+        self.config = config or WorkerConfig()
+        self.observer = observer
+        self.group = plan.pipeline
+        self.stats = RunStats()
+        self.tasks: dict[tuple[int, int], Task] = {}
+        self.routes: dict[TopicPartition, Task] = {}
+        self.partitions: dict[int, int] = {}
+        self.consumer: Consumer | None = None
+        self._external = frozenset(plan.external_sources)
+        self._interval = (self.config.commit_interval_ms or plan.commit_interval_ms) / 1000
+        self._max_pending = self.config.commit_records or plan.commit_records
+        self._last_commit = time.monotonic()
+
+    # -- start-up ------------------------------------------------------------------------
+    async def prepare_topics(self) -> None:
+        """Check the source topics; create internal, sink and dead-letter topics."""
+        existing = await self.transport.topics()
+        for topic in self.plan.external_sources:
+            if topic not in existing:
+                raise UnknownTopicError(topic, " (create it first, e.g. `shoal produce "
+                                        f"{topic} FILE --partitions N`)")
+        internal = {t.name: t for t in self.plan.internal_topics}
+        for sub in self.plan.subtopologies:
+            counts = [existing[t] for t in sub.sources if t in existing]
+            count = max(counts) if counts else 1
+            self.partitions[sub.id] = count
+            for topic, kind in sub.outputs:
+                wanted = internal[topic].partitions if kind == "repartition" else None
+                if topic not in existing:
+                    existing[topic] = wanted or count
+                    await self.transport.create_topic(topic, existing[topic])
+        if self.plan.dead_letter_topic not in existing:
+            await self.transport.create_topic(self.plan.dead_letter_topic,
+                                              max(self.partitions.values()))
+
+    async def start(self) -> None:
+        """Prepare topics, subscribe, and count the backlog of external inputs."""
+        await self.prepare_topics()
+        self.consumer = self.transport.consumer(self.group)
+        topics = [t for sub in self.plan.subtopologies for t in sub.sources]
+        await self.consumer.subscribe(topics, self)
+
+    async def on_assigned(self, partitions: list[TopicPartition]) -> None:
+        """Create the tasks for newly assigned partitions and seek to committed positions."""
+        assert self.consumer is not None
+        by_topic = {t: sub for sub in self.plan.subtopologies for t in sub.sources}
+        committed = await self.transport.committed(self.group, partitions)
+        for tp in partitions:
+            sub = by_topic[tp[0]]
+            task = self.tasks.get((sub.id, tp[1]))
+            if task is None:
+                task = self.tasks[(sub.id, tp[1])] = Task(sub, tp[1], self.plan.on_error)
+            self.routes[tp] = task
+            self.consumer.seek(tp, committed[tp])
+            if tp[0] in self._external:
+                ends = await self.transport.end_offsets(tp[0])
+                self.stats.backlog += max(0, ends[tp[1]] - committed[tp])
+
+    async def on_revoked(self, partitions: list[TopicPartition]) -> None:
+        """Commit, then drop the tasks of revoked partitions."""
+        await self.commit()
+        for tp in partitions:
+            task = self.routes.pop(tp, None)
+            if task is not None and not any(t is task for t in self.routes.values()):
+                self.tasks.pop((task.sub.id, task.partition), None)
+
+    # -- the loop ------------------------------------------------------------------------
+    async def step(self) -> int:
+        """Poll once and push every batch through its task; returns records processed."""
+        assert self.consumer is not None
+        batches = await self.consumer.poll(self.config.max_poll_records)
+        n = 0
+        for tp, records in batches.items():
+            self._process(tp, records)
+            n += len(records)
+        return n
+
+    def _process(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
+        self.routes[tp].process(tp, records)
+        if tp[0] in self._external:
+            self.stats.records_in += len(records)
+
+    def commit_due(self) -> bool:
+        """True when the commit interval passed or enough records wait."""
+        pending = sum(t.pending for t in self.tasks.values())
+        return pending > 0 and (pending >= self._max_pending or
+                                time.monotonic() - self._last_commit >= self._interval)
+
+    async def commit(self) -> bool:
+        """Run the commit procedure; True when anything was committed."""
+        if not any(t.pending for t in self.tasks.values()):
+            return False
+        batch = await commit(self.tasks.values(), self.transport, self.group,
+                             self.plan.dead_letter_topic)
+        self._last_commit = time.monotonic()
+        self.stats.commits += 1
+        for topic, records in batch.outputs:
+            self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
+        self.stats.dead_lettered = sum(t.dead.count for t in self.tasks.values())
+        return True
+
+    async def run(self, stop: asyncio.Event | None = None) -> RunStats:
+        """Process until stopped (or caught up), committing along the way and at the end."""
+        await self.start()
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            n = await self.step()
+            if n == 0:
+                committed = await self.commit()
+                if not committed and self.config.until_caught_up:
+                    break
+                if not committed:
+                    await asyncio.sleep(self.config.idle_sleep_s)
+            elif self.commit_due():
+                await self.commit()
+            self._notify()
+            await asyncio.sleep(0)
+        await self.commit()
+        self._notify()
+        return self.stats
+
+    def _notify(self) -> None:
+        if self.observer is not None:
+            self.observer(self.stats)

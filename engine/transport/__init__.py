@@ -1,0 +1,21 @@
+"""Logs: the protocol, the embedded RocksDB log, an in-memory log, and the partitioner."""
+
+from engine.transport.base import AssignmentListener, CommitBatch, Consumer, RecordTuple, Transport
+from engine.transport.embedded import EmbeddedLog
+from engine.transport.memory import MemoryLog
+from engine.transport.partitioner import murmur2, partition_for
+from engine.transport.url import data_dir, open_transport
+
+__all__ = [
+    "AssignmentListener",
+    "CommitBatch",
+    "Consumer",
+    "EmbeddedLog",
+    "MemoryLog",
+    "RecordTuple",
+    "Transport",
+    "data_dir",
+    "murmur2",
+    "open_transport",
+    "partition_for",
+]

@@ -1,0 +1,75 @@
+"""The log protocol the runtime programs against. Embedded and Kafka logs implement it.
+
+The runtime hands every commit to `Transport.commit` as one CommitBatch (outputs in order
+plus the input positions they consumed); the embedded log writes it as one atomic
+WriteBatch, a Kafka log produces, waits for acks, then commits the offsets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from engine.api import Headers, OutRecord, TopicPartition
+
+RecordTuple = tuple[int, bytes | None, bytes | None, int, Headers | None]
+
+
+@dataclass
+class CommitBatch:
+    """What one commit makes durable, all or nothing where the log allows it."""
+
+    outputs: list[tuple[str, list[OutRecord]]] = field(default_factory=list)
+    positions: dict[TopicPartition, int] = field(default_factory=dict)
+
+    @property
+    def record_count(self) -> int:
+        """Number of output records."""
+        return sum(len(records) for _, records in self.outputs)
+
+
+class AssignmentListener(Protocol):
+    """Told which partitions this worker owns (all of them on the embedded log)."""
+
+    async def on_assigned(self, partitions: list[TopicPartition]) -> None: ...
+
+    async def on_revoked(self, partitions: list[TopicPartition]) -> None: ...
+
+
+class Consumer(Protocol):
+    """Reads assigned partitions from positions the listener sets with `seek`."""
+
+    async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None: ...
+
+    def seek(self, tp: TopicPartition, offset: int) -> None: ...
+
+    async def poll(self, max_records: int) -> dict[TopicPartition, list[RecordTuple]]: ...
+
+    async def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """A partitioned, replayable log with consumer-group offsets."""
+
+    name: str
+    exactly_once: bool
+
+    async def create_topic(self, topic: str, partitions: int) -> None: ...
+
+    async def topics(self) -> dict[str, int]: ...
+
+    async def end_offsets(self, topic: str) -> list[int]: ...
+
+    async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        ...
+
+    async def read(self, tp: TopicPartition, offset: int, max_records: int) -> list[RecordTuple]:
+        ...
+
+    def consumer(self, group: str) -> Consumer: ...
+
+    async def produce(self, topic: str, records: list[OutRecord]) -> None: ...
+
+    async def commit(self, group: str, batch: CommitBatch) -> None: ...
+
+    async def close(self) -> None: ...

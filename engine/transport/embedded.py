@@ -1,0 +1,118 @@
+"""The embedded durable log: partitioned topics in one RocksDB (rocksdict) under a data dir.
+
+Key layout (big-endian numbers, so RocksDB's order is offset order):
+  T<topic>                       -> msgpack [topic id, partitions]
+  E<tid:4><partition:4>          -> end offset (8 bytes)
+  L<tid:4><partition:4><off:8>   -> msgpack [timestamp, key, value, headers]
+  O<group>\\0<tid:4><partition:4> -> committed position (8 bytes)
+A commit (records, end offsets, group positions) is one WriteBatch: atomic across a crash.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from itertools import islice
+from pathlib import Path
+
+import msgspec
+from rocksdict import AccessType, Options, Rdict, WriteBatch
+
+from engine.api import TransportError
+from engine.transport.base import RecordTuple
+from engine.transport.local import Append, LocalLog, TopicMeta
+
+_pack = msgspec.msgpack.encode
+_unpack = msgspec.msgpack.decode
+
+
+def _tp(tid: int, partition: int) -> bytes:
+    return tid.to_bytes(4, "big") + partition.to_bytes(4, "big")
+
+
+def _open(path: Path, read_only: bool) -> Rdict:
+    options = Options(raw_mode=True)
+    options.create_if_missing(True)
+    try:
+        if read_only:
+            return Rdict(str(path), options, access_type=AccessType.read_only())
+        return Rdict(str(path), options)
+    except Exception as exc:
+        text = str(exc)
+        if "lock" in text.lower():
+            raise TransportError(
+                f"data dir '{path.parent}' is in use by another shoal process "
+                "(stop it, or use another --data-dir)") from None
+        raise TransportError(f"cannot open the log in '{path.parent}': {text}") from None
+
+
+class EmbeddedLog(LocalLog):
+    """The log of one data directory; one process writes it at a time."""
+
+    name = "embedded"
+
+    def __init__(self, data_dir: str | os.PathLike[str], read_only: bool = False) -> None:
+        super().__init__()
+        self.data_dir = Path(data_dir)
+        path = self.data_dir / "log"
+        if read_only and not path.exists():
+            raise TransportError(f"no shoal data in '{self.data_dir}' (nothing produced yet)")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        self.db = _open(path, read_only)
+        self._load()
+
+    def _load(self) -> None:
+        by_id: dict[int, str] = {}
+        for key, value in self.db.items(from_key=b"T"):
+            if not key.startswith(b"T"):
+                break
+            tid, partitions = _unpack(value)
+            self.meta[key[1:].decode()] = TopicMeta(tid, partitions)
+            by_id[tid] = key[1:].decode()
+        for key, value in self.db.items(from_key=b"E"):
+            if not key.startswith(b"E"):
+                break
+            self.ends[(int.from_bytes(key[1:5], "big"), int.from_bytes(key[5:9], "big"))] = \
+                int.from_bytes(value, "big")
+        for key, value in self.db.items(from_key=b"O"):
+            if not key.startswith(b"O"):
+                break
+            group, _, tp = key[1:].partition(b"\0")
+            topic = by_id.get(int.from_bytes(tp[:4], "big"))
+            if topic is not None:
+                self.offsets[(group.decode(), topic, int.from_bytes(tp[4:8], "big"))] = \
+                    int.from_bytes(value, "big")
+
+    def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
+               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta]) -> None:
+        if self.read_only:
+            raise TransportError(f"data dir '{self.data_dir}' is open read-only")
+        batch = WriteBatch(raw_mode=True)
+        put = batch.put
+        for tid, p, off, (k, v, ts, h) in appends:
+            put(b"L" + _tp(tid, p) + off.to_bytes(8, "big"), _pack((ts, k, v, h)))
+        for (tid, p), end in ends.items():
+            put(b"E" + _tp(tid, p), end.to_bytes(8, "big"))
+        for (group, topic, p), position in offsets.items():
+            tid = self.meta[topic].id
+            put(b"O" + group.encode() + b"\0" + _tp(tid, p), position.to_bytes(8, "big"))
+        for topic, meta in new_topics.items():
+            put(b"T" + topic.encode(), _pack((meta.id, meta.partitions)))
+        self.db.write(batch)
+
+    def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
+        first = b"L" + _tp(topic_id, partition) + start.to_bytes(8, "big")
+        values = islice(self.db.values(from_key=first), stop - start)
+        out: list[RecordTuple] = []
+        append = out.append
+        off = start
+        for raw in values:
+            ts, k, v, h = _unpack(raw)
+            append((off, k, v, ts, h))
+            off += 1
+        return out
+
+    async def close(self) -> None:
+        """Flush and close the database."""
+        self.db.close()

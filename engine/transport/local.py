@@ -1,0 +1,160 @@
+"""Shared core of the single-process logs (embedded RocksDB and in-memory).
+
+Topic metadata, end offsets and committed offsets live in memory here; a subclass makes
+each commit durable with `_store`, all of it or none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from engine.api import ConfigError, OutRecord, TopicPartition, UnknownTopicError
+from engine.transport.base import AssignmentListener, CommitBatch, RecordTuple
+from engine.transport.partitioner import Partitioner
+
+Append = tuple[int, int, int, OutRecord]  # topic id, partition, offset, record
+
+
+@dataclass(frozen=True)
+class TopicMeta:
+    """A topic's stable numeric id and partition count."""
+
+    id: int
+    partitions: int
+
+
+class LocalLog:
+    """Partitioned topics with offsets, committed atomically by `_store`."""
+
+    name = "embedded"
+    exactly_once = True
+
+    def __init__(self) -> None:
+        self.meta: dict[str, TopicMeta] = {}
+        self.ends: dict[tuple[int, int], int] = {}
+        self.offsets: dict[tuple[str, str, int], int] = {}
+        self.partitioner = Partitioner()
+
+    # -- storage hooks -------------------------------------------------------------------
+    def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
+               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta]) -> None:
+        raise NotImplementedError
+
+    def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
+        raise NotImplementedError
+
+    # -- topics --------------------------------------------------------------------------
+    def _meta(self, topic: str) -> TopicMeta:
+        meta = self.meta.get(topic)
+        if meta is None:
+            raise UnknownTopicError(topic)
+        return meta
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        """Create `topic`; a no-op when it exists with the same partition count."""
+        if partitions < 1:
+            raise ConfigError(f"topic '{topic}' needs at least 1 partition, got {partitions}")
+        existing = self.meta.get(topic)
+        if existing is not None:
+            if existing.partitions != partitions:
+                raise ConfigError(f"topic '{topic}' exists with {existing.partitions} "
+                                  f"partitions, not {partitions}")
+            return
+        meta = TopicMeta(max((m.id for m in self.meta.values()), default=0) + 1, partitions)
+        self._store(iter(()), {}, {}, {topic: meta})
+        self.meta[topic] = meta
+
+    async def topics(self) -> dict[str, int]:
+        """Every topic with its partition count."""
+        return {name: m.partitions for name, m in sorted(self.meta.items())}
+
+    async def end_offsets(self, topic: str) -> list[int]:
+        """Offset after the last record of each partition of `topic`."""
+        meta = self._meta(topic)
+        return [self.ends.get((meta.id, p), 0) for p in range(meta.partitions)]
+
+    async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """Committed positions of `group` (0 where it never committed)."""
+        return {tp: self.offsets.get((group, tp[0], tp[1]), 0) for tp in tps}
+
+    async def read(self, tp: TopicPartition, offset: int, max_records: int) -> list[RecordTuple]:
+        """Up to `max_records` records of a partition from `offset`."""
+        meta = self._meta(tp[0])
+        stop = min(self.ends.get((meta.id, tp[1]), 0), offset + max_records)
+        return self._read(meta.id, tp[1], offset, stop) if stop > offset else []
+
+    def consumer(self, group: str) -> LocalConsumer:
+        """A consumer that owns every partition of the topics it subscribes to."""
+        return LocalConsumer(self)
+
+    # -- writes --------------------------------------------------------------------------
+    def _appends(self, outputs: list[tuple[str, list[OutRecord]]],
+                 ends: dict[tuple[int, int], int]) -> Iterator[Append]:
+        part = self.partitioner
+        for topic, records in outputs:
+            meta = self._meta(topic)
+            n, tid = meta.partitions, meta.id
+            for record in records:
+                key = record[0]
+                if n == 1:
+                    p = 0
+                elif key is None:
+                    p = part.round_robin(topic, n)
+                else:
+                    p = part.hash(key) % n
+                slot = (tid, p)
+                off = ends.get(slot)
+                if off is None:
+                    off = self.ends.get(slot, 0)
+                ends[slot] = off + 1
+                yield tid, p, off, record
+
+    async def produce(self, topic: str, records: list[OutRecord]) -> None:
+        """Append records to `topic` (partition by key), durably and at once."""
+        await self.commit("", CommitBatch(outputs=[(topic, records)]))
+
+    async def commit(self, group: str, batch: CommitBatch) -> None:
+        """Append the outputs and record the group's positions in one atomic write."""
+        ends: dict[tuple[int, int], int] = {}
+        offsets = {(group, t, p): off for (t, p), off in batch.positions.items()}
+        for topic, _ in batch.outputs:
+            self._meta(topic)
+        self._store(self._appends(batch.outputs, ends), ends, offsets, {})
+        self.ends.update(ends)
+        self.offsets.update(offsets)
+
+    async def close(self) -> None:
+        """Release resources; the base keeps none."""
+
+
+class LocalConsumer:
+    """Reads every partition of its topics from positions set by `seek`."""
+
+    def __init__(self, log: LocalLog) -> None:
+        self.log = log
+        self.positions: dict[TopicPartition, int] = {}
+
+    async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None:
+        """Assign all partitions of `topics` to this (only) consumer."""
+        tps = [(t, p) for t in topics for p in range(self.log._meta(t).partitions)]
+        for tp in tps:
+            self.positions.setdefault(tp, 0)
+        await listener.on_assigned(tps)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Next offset to read from `tp`."""
+        self.positions[tp] = offset
+
+    async def poll(self, max_records: int) -> dict[TopicPartition, list[RecordTuple]]:
+        """Up to `max_records` records per partition that has any."""
+        batches: dict[TopicPartition, list[RecordTuple]] = {}
+        for tp, pos in self.positions.items():
+            records = await self.log.read(tp, pos, max_records)
+            if records:
+                batches[tp] = records
+                self.positions[tp] = records[-1][0] + 1
+        return batches
+
+    async def close(self) -> None:
+        """Nothing to release."""
