@@ -18,12 +18,12 @@ install: $(STAMP)
 demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python -m apps.generate --count 20000 --out $(DEMO_DIR)/orders.jsonl
-	$(BIN)/shoal --data-dir $(DEMO_DIR) produce orders $(DEMO_DIR)/orders.jsonl --key order_id --partitions 4
-	$(BIN)/shoal --data-dir $(DEMO_DIR) run apps/orders.py --until-caught-up
-	$(BIN)/shoal --data-dir $(DEMO_DIR) topics
+	$(BIN)/shoal produce orders $(DEMO_DIR)/orders.jsonl --data-dir $(DEMO_DIR) --key order_id --partitions 4
+	$(BIN)/shoal run apps/orders.py --until-caught-up --data-dir $(DEMO_DIR)
+	$(BIN)/shoal topics --data-dir $(DEMO_DIR)
 	@for t in orders.large orders.domestic orders.international orders.dlq; do \
 	  echo "--- last 2 records of $$t"; \
-	  $(BIN)/shoal --data-dir $(DEMO_DIR) tail $$t -n 2; \
+	  $(BIN)/shoal tail $$t -n 2 --data-dir $(DEMO_DIR); \
 	done
 
 lint: $(STAMP)

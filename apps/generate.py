@@ -1,0 +1,70 @@
+"""Generate sample shop orders as JSON lines, with a few bad records mixed in.
+
+    python -m apps.generate --count 20000 --out orders.jsonl [--seed 7] [--bad-every 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+from apps.shop_events import VAT_RATES
+
+PRODUCTS = [f"sku-{i:03d}" for i in range(50)]
+COUNTRIES = [*VAT_RATES, "DE", "DE", "DE"]  # mostly home orders
+BASE_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+
+
+def _order(rng: random.Random, i: int) -> dict[str, object]:
+    return {
+        "order_id": f"o-{i:08d}",
+        "customer": f"c-{rng.randrange(2000):05d}",
+        "product": rng.choice(PRODUCTS),
+        "quantity": rng.choice([1, 1, 1, 2, 2, 3, 5, 10]),
+        "unit_price": round(rng.lognormvariate(3.5, 1.0), 2),
+        "country": rng.choice(COUNTRIES),
+        "ts": BASE_TS + i * 50 + rng.randrange(40),
+    }
+
+
+def _broken(rng: random.Random, order: dict[str, object]) -> str:
+    """One of four kinds of bad input: bad JSON, a schema violation, two business errors."""
+    kind = rng.randrange(4)
+    if kind == 0:
+        return json.dumps(order)[:-7]  # truncated: not JSON
+    if kind == 1:
+        return json.dumps({**order, "quantity": "two"})  # wrong type
+    if kind == 2:
+        return json.dumps({**order, "quantity": 0})  # decodes, fails validation
+    return json.dumps({**order, "country": "BR"})  # a country the shop does not ship to
+
+
+def orders(count: int, seed: int = 7, bad_every: int = 100) -> Iterator[str]:
+    """`count` order lines; about one in `bad_every` is bad (0 disables)."""
+    rng = random.Random(seed)
+    for i in range(count):
+        order = _order(rng, i)
+        bad = bad_every and rng.randrange(bad_every) == 0
+        yield _broken(rng, order) if bad else json.dumps(order)
+
+
+def main() -> None:
+    """Write the sample file."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, default=20_000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--bad-every", type=int, default=100)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    with args.out.open("w") as out:
+        for line in orders(args.count, args.seed, args.bad_every):
+            out.write(line + "\n")
+    print(f"wrote {args.count:,} orders to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

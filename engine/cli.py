@@ -1,0 +1,223 @@
+"""The `shoal` command: the composition root that wires plans, logs and workers together."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine
+from typing import IO, Any, TypeVar
+
+import click
+import msgspec
+
+from engine.api import ConfigError, OutRecord, ShoalError
+from engine.api.serde import key_to_bytes
+from engine.console import err, record_json, run_progress, summary
+from engine.loader import load_pipeline
+from engine.plan import plan as compile_plan
+from engine.plan.render import RENDERERS
+from engine.runtime import Worker, WorkerConfig
+from engine.transport import Transport, data_dir, open_transport
+
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+PRODUCE_CHUNK = 10_000
+
+
+def log_options(fn: F) -> F:
+    """--data-dir and --broker, shared by every command that touches a log."""
+    fn = click.option("--broker", default=None, metavar="URL",
+                      help="'embedded' (default) or kafka://HOST:PORT")(fn)
+    return click.option("--data-dir", default=None, metavar="DIR",
+                        help="embedded log directory (default $SHOAL_DATA_DIR or ./.shoal)")(fn)
+
+
+async def _with_log(broker: str | None, directory: str | None, read_only: bool,
+                    body: Callable[[Transport], Coroutine[Any, Any, T]]) -> T:
+    log = open_transport(broker, data_dir(directory), read_only=read_only)
+    try:
+        return await body(log)
+    finally:
+        await log.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="shoal")
+def cli() -> None:
+    """Shoal: stateful stream processing for Python."""
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--until-caught-up", is_flag=True, help="stop once every input is processed")
+@click.option("--commit-interval", type=click.IntRange(min=1), default=None, metavar="MS",
+              help="commit at least this often (default: the pipeline's, 200 ms)")
+@log_options
+def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: str | None,
+        broker: str | None) -> None:
+    """Run the pipeline in APP (a .py file or module path)."""
+    physical = compile_plan(load_pipeline(app))
+    config = WorkerConfig(until_caught_up=until_caught_up, commit_interval_ms=commit_interval)
+
+    async def body(log: Transport) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        guarantee = "exactly-once" if log.exactly_once else "at-least-once"
+        err.print(f"pipeline '{physical.pipeline}' on the {log.name} log ({guarantee}), "
+                  f"{len(physical.subtopologies)} sub-topolog"
+                  f"{'y' if len(physical.subtopologies) == 1 else 'ies'}")
+        with run_progress(until_caught_up) as observe:
+            worker = Worker(physical, log, config, observe)
+            stats = await worker.run(stop)
+        err.print(summary(stats, physical.dead_letter_topic))
+
+    asyncio.run(_with_log(broker, data_dir, False, body))
+
+
+def _lines(source: IO[bytes]) -> list[bytes]:
+    return [line.rstrip(b"\r\n") for line in source if line.strip()]
+
+
+def _read_input(file: str) -> list[bytes]:
+    if file == "-":
+        return _lines(sys.stdin.buffer)
+    try:
+        with open(file, "rb") as handle:
+            return _lines(handle)
+    except OSError as exc:
+        raise ConfigError(f"cannot read '{file}': {exc.strerror}") from None
+
+
+def _keyed(lines: list[bytes], field: str | None, ts: int) -> tuple[list[OutRecord], int]:
+    """Records for `lines`, keyed by `field`; also the count of lines without that field."""
+    if field is None:
+        return [(None, line, ts, None) for line in lines], 0
+    records: list[OutRecord] = []
+    missing = 0
+    for line in lines:
+        try:
+            key = key_to_bytes(msgspec.json.decode(line).get(field))
+        except (msgspec.DecodeError, AttributeError):
+            key = None
+        missing += key is None
+        records.append((key, line, ts, None))
+    return records, missing
+
+
+@cli.command()
+@click.argument("topic")
+@click.argument("file", default="-")
+@click.option("--key", "key_field", default=None, metavar="FIELD",
+              help="use this JSON field of each line as the record key")
+@click.option("--partitions", type=click.IntRange(min=1), default=None,
+              help="partitions when creating the topic (default 1)")
+@log_options
+def produce(topic: str, file: str, key_field: str | None, partitions: int | None,
+            data_dir: str | None, broker: str | None) -> None:
+    """Append JSON lines from FILE (or - for stdin) to TOPIC."""
+    from engine.dsl import check_topic
+
+    try:
+        check_topic(topic)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    records, missing = _keyed(_read_input(file), key_field, int(time.time() * 1000))
+
+    async def body(log: Transport) -> int:
+        existing = (await log.topics()).get(topic)
+        if existing is None or partitions is not None:
+            await log.create_topic(topic, partitions or existing or 1)
+        for start in range(0, len(records), PRODUCE_CHUNK):
+            await log.produce(topic, records[start:start + PRODUCE_CHUNK])
+        return len(await log.end_offsets(topic))
+
+    count = asyncio.run(_with_log(broker, data_dir, False, body))
+    err.print(f"produced {len(records):,} records to '{topic}' ({count} partitions)")
+    if missing:
+        err.print(f"warning: {missing:,} lines had no '{key_field}' field (or were not JSON "
+                  "objects) and were produced without a key")
+
+
+@cli.command()
+@click.argument("topic")
+@click.option("--from-beginning", is_flag=True, help="print every record")
+@click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True,
+              help="how many of the latest records to print")
+@log_options
+def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
+         broker: str | None) -> None:
+    """Print records of TOPIC as JSON lines (the latest N, or all)."""
+
+    async def body(log: Transport) -> None:
+        ends = await log.end_offsets(topic)
+        chosen = []
+        for partition, end in enumerate(ends):
+            start = 0 if from_beginning else max(0, end - count)
+            while start < end:
+                batch = await log.read((topic, partition), start, 10_000)
+                chosen.extend((r[3], partition, r) for r in batch)
+                start = batch[-1][0] + 1
+        chosen.sort(key=lambda item: (item[0], item[1], item[2][0]))
+        selected = chosen if from_beginning else chosen[len(chosen) - count:] if count else []
+        out = sys.stdout
+        for _, partition, record in selected:
+            out.write(record_json(topic, partition, record) + "\n")
+
+    asyncio.run(_with_log(broker, data_dir, True, body))
+
+
+@cli.command()
+@log_options
+def topics(data_dir: str | None, broker: str | None) -> None:
+    """List topics with their partitions and record counts."""
+
+    async def body(log: Transport) -> list[tuple[str, int, int]]:
+        return [(name, n, sum(await log.end_offsets(name)))
+                for name, n in (await log.topics()).items()]
+
+    rows = asyncio.run(_with_log(broker, data_dir, True, body))
+    width = max([len("TOPIC"), *(len(r[0]) for r in rows)])
+    click.echo(f"{'TOPIC':<{width}}  PARTITIONS  RECORDS")
+    for name, partitions, records in rows:
+        click.echo(f"{name:<{width}}  {partitions:>10}  {records:>7}")
+
+
+@cli.command()
+@click.argument("app")
+@click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
+              show_default=True)
+def describe(app: str, fmt: str) -> None:
+    """Print the compiled topology of APP: sub-topologies, tasks, topics, stores."""
+    click.echo(RENDERERS[fmt](compile_plan(load_pipeline(app))))
+
+
+def main() -> None:
+    """Entry point: user errors print one line and exit non-zero, never a traceback."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except ShoalError as exc:
+        err.print(f"error: {exc}", markup=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("SHOAL_DEBUG"):
+            raise
+        err.print(f"internal error: {type(exc).__name__}: {exc} (set SHOAL_DEBUG=1 for the "
+                  "traceback, and please report it)", markup=False)
+        sys.exit(70)
+
+
+if __name__ == "__main__":
+    main()
