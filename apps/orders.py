@@ -10,9 +10,8 @@ with headers that say why; the run goes on.
 
 from __future__ import annotations
 
-from engine import Pipeline
-
 from apps.shop_events import HOME_COUNTRY, REGIONS, VAT_RATES, Order, PricedOrder
+from engine import Pipeline
 
 LARGE_ORDER_TOTAL = 500.0
 

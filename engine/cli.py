@@ -20,7 +20,7 @@ from engine.loader import load_pipeline
 from engine.plan import plan as compile_plan
 from engine.plan.render import RENDERERS
 from engine.runtime import Worker, WorkerConfig
-from engine.transport import Transport, data_dir, open_transport
+from engine.transport import RecordTuple, Transport, data_dir, open_transport
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -155,7 +155,7 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
 
     async def body(log: Transport) -> None:
         ends = await log.end_offsets(topic)
-        chosen = []
+        chosen: list[tuple[int, int, RecordTuple]] = []
         for partition, end in enumerate(ends):
             start = 0 if from_beginning else max(0, end - count)
             while start < end:

@@ -1,6 +1,6 @@
 """Operator declarations and implementations. Imports engine.api only."""
 
 from operators.source import Source
-from operators.stateless import Branch, BranchArm, FlatMap, Filter, KeyBy, Map, Merge, Sink
+from operators.stateless import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink
 
 __all__ = ["Branch", "BranchArm", "Filter", "FlatMap", "KeyBy", "Map", "Merge", "Sink", "Source"]

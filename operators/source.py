@@ -10,9 +10,9 @@ from engine.api import FuseContext, Node, callable_name
 from engine.api.serde import (
     Schema,
     coerce_timestamp,
+    internal_decoder,
     is_struct_schema,
     key_to_bytes,
-    internal_decoder,
     value_decoder,
 )
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable
 from typing import Any
-
-import pickle
 
 import msgspec
 
@@ -17,7 +16,7 @@ _json_encode = msgspec.json.Encoder().encode
 def key_to_bytes(key: object) -> bytes | None:
     """Wire form of a key: bytes as is, str as UTF-8, anything else as compact JSON."""
     if key is None or key.__class__ is bytes:
-        return key  # type: ignore[return-value]
+        return key
     if isinstance(key, str):
         return key.encode()
     if isinstance(key, bytes | bytearray | memoryview):
@@ -52,7 +51,7 @@ def value_encoder() -> Callable[[Any], bytes]:
 
     def encode(value: Any) -> bytes:
         if value.__class__ is bytes:
-            return value  # type: ignore[no-any-return]
+            return value
         return enc(value)
 
     return encode

@@ -16,7 +16,7 @@ class Task:
         self.partition = partition
         self.buffers: list[list[OutRecord]] = [[] for _ in sub.outputs]
         self.dead = DeadLetters(policy, sub.stages, [])
-        self.runs = sub.factory(self.buffers, self.dead)  # type: ignore[arg-type]
+        self.runs = sub.factory(self.buffers, self.dead)
         self.positions: dict[TopicPartition, int] = {}
         self.pending = 0
 

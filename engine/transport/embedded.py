@@ -26,6 +26,10 @@ _pack = msgspec.msgpack.encode
 _unpack = msgspec.msgpack.decode
 
 
+def _int(raw: bytes) -> int:
+    return int.from_bytes(raw, "big")
+
+
 def _tp(tid: int, partition: int) -> bytes:
     return tid.to_bytes(4, "big") + partition.to_bytes(4, "big")
 
@@ -62,27 +66,26 @@ class EmbeddedLog(LocalLog):
         self.db = _open(path, read_only)
         self._load()
 
+    def _scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """(key without prefix, value) of every key starting with `prefix`."""
+        for key, value in self.db.items(from_key=prefix):
+            if not isinstance(key, bytes) or not key.startswith(prefix):
+                break
+            yield key[len(prefix):], bytes(value)
+
     def _load(self) -> None:
         by_id: dict[int, str] = {}
-        for key, value in self.db.items(from_key=b"T"):
-            if not key.startswith(b"T"):
-                break
+        for name, value in self._scan(b"T"):
             tid, partitions = _unpack(value)
-            self.meta[key[1:].decode()] = TopicMeta(tid, partitions)
-            by_id[tid] = key[1:].decode()
-        for key, value in self.db.items(from_key=b"E"):
-            if not key.startswith(b"E"):
-                break
-            self.ends[(int.from_bytes(key[1:5], "big"), int.from_bytes(key[5:9], "big"))] = \
-                int.from_bytes(value, "big")
-        for key, value in self.db.items(from_key=b"O"):
-            if not key.startswith(b"O"):
-                break
-            group, _, tp = key[1:].partition(b"\0")
-            topic = by_id.get(int.from_bytes(tp[:4], "big"))
+            self.meta[name.decode()] = TopicMeta(tid, partitions)
+            by_id[tid] = name.decode()
+        for tp, value in self._scan(b"E"):
+            self.ends[(_int(tp[:4]), _int(tp[4:8]))] = _int(value)
+        for rest, value in self._scan(b"O"):
+            group, _, tp = rest.partition(b"\0")
+            topic = by_id.get(_int(tp[:4]))
             if topic is not None:
-                self.offsets[(group.decode(), topic, int.from_bytes(tp[4:8], "big"))] = \
-                    int.from_bytes(value, "big")
+                self.offsets[(group.decode(), topic, _int(tp[4:8]))] = _int(value)
 
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
                offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta]) -> None:

@@ -1,0 +1,104 @@
+"""Worker and commit procedure on the embedded log: resume, repartition, atomicity."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from engine import Pipeline, ShoalError, plan
+from engine.api import UnknownTopicError
+from engine.runtime import Worker, WorkerConfig
+from engine.transport import CommitBatch, EmbeddedLog
+
+
+def _pipeline() -> Pipeline:
+    p = Pipeline("w")
+    (p.stream("in", key="k")
+      .filter(lambda v: v["x"] % 2 == 0)
+      .key_by(lambda v: v["x"] % 3, name="by-mod")
+      .map(lambda v: v["x"])
+      .to("out"))
+    return p
+
+
+async def _produce(log: EmbeddedLog, start: int, stop: int) -> None:
+    await log.produce("in", [(str(i).encode(), b'{"k": %d, "x": %d}' % (i, i), i, None)
+                             for i in range(start, stop)])
+
+
+async def _out(log: EmbeddedLog) -> list[int]:
+    values = []
+    for p, end in enumerate(await log.end_offsets("out")):
+        values += [int(r[2]) for r in await log.read(("out", p), 0, end)]  # type: ignore[arg-type]
+    return sorted(values)
+
+
+def test_restart_resumes_at_last_commit(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("in", 3)
+        await _produce(log, 0, 500)
+        stats = await Worker(plan(_pipeline()), log, WorkerConfig(until_caught_up=True)).run()
+        assert stats.records_in == 500 and stats.backlog == 500
+        await _produce(log, 500, 800)
+        again = await Worker(plan(_pipeline()), log, WorkerConfig(until_caught_up=True)).run()
+        assert again.records_in == 300 and again.backlog == 300
+        assert await _out(log) == [i for i in range(800) if i % 2 == 0]
+        assert await log.topics() == {"in": 3, "out": 3, "w-by-mod-repartition": 3, "w.dlq": 3}
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+def test_missing_source_topic_is_a_clear_error(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        with pytest.raises(UnknownTopicError, match=r"'in' does not exist .*shoal produce in"):
+            await Worker(plan(_pipeline()), log).run()
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+class FailingLog(EmbeddedLog):
+    """A log whose commits fail, to show that nothing is half-written."""
+
+    async def commit(self, group: str, batch: CommitBatch) -> None:
+        if batch.positions:
+            raise ShoalError("disk full")
+        await super().commit(group, batch)
+
+
+def test_failed_commit_writes_nothing(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = FailingLog(tmp_path)
+        await log.create_topic("in", 1)
+        await _produce(log, 0, 10)
+        with pytest.raises(ShoalError, match="disk full"):
+            await Worker(plan(_pipeline()), log, WorkerConfig(until_caught_up=True)).run()
+        assert await log.committed("w", [("in", 0)]) == {("in", 0): 0}
+        assert sum(await log.end_offsets("out")) == 0
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+def test_stop_event_commits_and_returns(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("in", 2)
+        await _produce(log, 0, 100)
+        stop = asyncio.Event()
+        worker = Worker(plan(_pipeline()), log, WorkerConfig(idle_sleep_s=0.01))
+        task = asyncio.create_task(worker.run(stop))
+        while sum((await log.committed("w", [("in", 0), ("in", 1)])).values()) < 100:
+            await asyncio.sleep(0.01)
+        stop.set()
+        stats = await asyncio.wait_for(task, 5)
+        assert stats.records_in == 100
+        assert await _out(log) == [i for i in range(100) if i % 2 == 0]
+        await log.close()
+
+    asyncio.run(scenario())
