@@ -93,8 +93,12 @@ class EmbeddedLog(LocalLog):
             raise TransportError(f"data dir '{self.data_dir}' is open read-only")
         batch = WriteBatch(raw_mode=True)
         put = batch.put
+        prefixes: dict[tuple[int, int], bytes] = {}
         for tid, p, off, (k, v, ts, h) in appends:
-            put(b"L" + _tp(tid, p) + off.to_bytes(8, "big"), _pack((ts, k, v, h)))
+            prefix = prefixes.get((tid, p))
+            if prefix is None:
+                prefix = prefixes[(tid, p)] = b"L" + _tp(tid, p)
+            put(prefix + off.to_bytes(8, "big"), _pack((ts, k, v, h)))
         for (tid, p), end in ends.items():
             put(b"E" + _tp(tid, p), end.to_bytes(8, "big"))
         for (group, topic, p), position in offsets.items():

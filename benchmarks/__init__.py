@@ -1,0 +1,1 @@
+"""Benchmarks: throughput of Shoal pipelines against hand-written loops (`make bench`)."""
