@@ -67,12 +67,13 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
+        worker = Worker(physical, log, config)
+        await worker.start()
         guarantee = "exactly-once" if log.exactly_once else "at-least-once"
         err.print(f"pipeline '{physical.pipeline}' on the {log.name} log ({guarantee}), "
-                  f"{len(physical.subtopologies)} sub-topolog"
-                  f"{'y' if len(physical.subtopologies) == 1 else 'ies'}")
+                  f"{len(worker.tasks)} tasks")
         with run_progress(until_caught_up) as observe:
-            worker = Worker(physical, log, config, observe)
+            worker.observer = observe
             stats = await worker.run(stop)
         err.print(summary(stats, physical.dead_letter_topic))
 
@@ -197,7 +198,8 @@ def describe(app: str, fmt: str) -> None:
 
 
 def main() -> None:
-    """Entry point: user errors print one line and exit non-zero, never a traceback."""
+    """Entry point: user errors print one `error:` line (click's usage errors print its usage
+    help) and exit non-zero, never a traceback."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -138,7 +138,8 @@ class Worker:
 
     async def run(self, stop: asyncio.Event | None = None) -> RunStats:
         """Process until stopped (or caught up), committing along the way and at the end."""
-        await self.start()
+        if self.consumer is None:
+            await self.start()
         stop = stop or asyncio.Event()
         while not stop.is_set():
             n = await self.step()

@@ -1,0 +1,189 @@
+"""The `shoal` CLI end to end, as a user runs it: produce, topics, run, tail, describe, and the
+one-line errors it gives when misused."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ShoalRunner = Callable[..., subprocess.CompletedProcess[str]]
+OrderFile = Callable[[Path, int, int, int], list[str]]
+
+COUNT = 2_000
+BAD_EVERY = 20  # about 100 bad records of all four kinds
+OUTPUTS = ("orders.dlq", "orders.domestic", "orders.international", "orders.large")
+APP = "apps/orders.py"
+
+
+@dataclass(frozen=True)
+class Job:
+    """A data dir where the orders job ran once to completion, and what the CLI said."""
+
+    data_dir: Path
+    produce: subprocess.CompletedProcess[str]
+    topics_before: dict[str, tuple[int, int]]
+    run: subprocess.CompletedProcess[str]
+    topics_after: dict[str, tuple[int, int]]
+    records: dict[str, list[dict[str, Any]]]  # `tail --from-beginning` of each output topic
+
+
+def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
+    assert result.returncode == 0, f"{result.args} exited {result.returncode}:\n{result.stderr}"
+    assert "Traceback" not in result.stderr
+    return result
+
+
+def parse_topics(stdout: str) -> dict[str, tuple[int, int]]:
+    """`shoal topics` as {topic: (partitions, records)}."""
+    header, *rows = stdout.splitlines()
+    assert header.split() == ["TOPIC", "PARTITIONS", "RECORDS"]
+    table: dict[str, tuple[int, int]] = {}
+    for row in rows:
+        name, partitions, records = row.split()
+        table[name] = (int(partitions), int(records))
+    return table
+
+
+def tail_all(shoal: ShoalRunner, topic: str, data_dir: Path) -> list[dict[str, Any]]:
+    out = ok(shoal("tail", topic, "--from-beginning", data_dir=data_dir)).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory: pytest.TempPathFactory, run_cli: ShoalRunner,
+        order_file: OrderFile) -> Job:
+    tmp = tmp_path_factory.mktemp("cli")
+    data_dir = tmp / "data"
+    order_file(tmp / "orders.jsonl", COUNT, 11, BAD_EVERY)
+    produced = ok(run_cli("produce", "orders", tmp / "orders.jsonl", "--key", "order_id",
+                          "--partitions", "4", data_dir=data_dir))
+    before = parse_topics(ok(run_cli("topics", data_dir=data_dir)).stdout)
+    run = ok(run_cli("run", APP, "--until-caught-up", data_dir=data_dir))
+    after = parse_topics(ok(run_cli("topics", data_dir=data_dir)).stdout)
+    records = {topic: tail_all(run_cli, topic, data_dir) for topic in OUTPUTS}
+    return Job(data_dir, produced, before, run, after, records)
+
+
+def test_produce_reports_what_it_wrote(job: Job) -> None:
+    assert f"produced {COUNT:,} records to 'orders' (4 partitions)" in job.produce.stderr
+    # truncated JSON lines have no key: produce says so, but still writes them
+    assert re.search(r"warning: \d+ lines had no 'order_id' field", job.produce.stderr)
+
+
+def test_topics_lists_inputs_then_outputs(job: Job) -> None:
+    assert job.topics_before == {"orders": (4, COUNT)}
+    assert set(job.topics_after) == {"orders", *OUTPUTS}
+    assert job.topics_after["orders"] == (4, COUNT)
+    assert all(partitions == 4 for partitions, _ in job.topics_after.values())
+    # every order lands in exactly one output topic (the dead letters included)
+    assert sum(job.topics_after[t][1] for t in OUTPUTS) == COUNT
+
+
+def test_run_summary_matches_the_log(job: Job) -> None:
+    err = job.run.stderr
+    assert "pipeline 'orders' on the embedded log (exactly-once)" in err
+    assert f"processed {COUNT:,} input records" in err
+    for topic in ("orders.large", "orders.domestic", "orders.international"):
+        assert f"-> {topic}: {job.topics_after[topic][1]:,}" in err
+    dead = job.topics_after["orders.dlq"][1]
+    assert dead > 0
+    assert f"dead-lettered: {dead:,} (see `shoal tail orders.dlq`)" in err
+
+
+def test_tail_prints_the_latest_records_as_json(job: Job, run_cli: ShoalRunner) -> None:
+    out = ok(run_cli("tail", "orders.large", "-n", "3", data_dir=job.data_dir)).stdout
+    lines = out.splitlines()
+    assert len(lines) == 3
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        assert {"topic", "partition", "offset", "key", "value"} <= record.keys()
+        assert record["topic"] == "orders.large"
+        assert record["partition"] in range(4)
+        assert isinstance(record["offset"], int) and record["offset"] >= 0
+        assert record["key"] == record["value"]["order_id"]
+        assert record["value"]["total"] >= 500
+        assert "headers" not in record
+    # the latest by time: the last three of the whole topic in timestamp order
+    everything = sorted(job.records["orders.large"], key=lambda r: r["timestamp"])
+    assert [r["key"] for r in everything[-3:]] == [r["key"] for r in records]
+
+
+def test_tail_dead_letters_carry_their_reason(job: Job) -> None:
+    dead = job.records["orders.dlq"]
+    assert len(dead) == job.topics_after["orders.dlq"][1]
+    stages = set()
+    for record in dead:
+        headers = record["headers"]
+        stages.add(headers["shoal.stage"])
+        assert headers["shoal.operator"] in {"source.orders", "validate"}
+        assert headers["shoal.error"]
+        assert headers["shoal.source.topic"] == "orders"
+        assert int(headers["shoal.source.partition"]) in range(4)
+        assert int(headers["shoal.source.offset"]) >= 0
+    # truncated JSON, a wrong type, and two business-rule violations
+    assert stages == {"decode", "schema", "operator"}
+    sources = {(r["headers"]["shoal.source.partition"], r["headers"]["shoal.source.offset"])
+               for r in dead}
+    assert len(sources) == len(dead), "a source record was dead-lettered twice"
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "mermaid"])
+def test_describe(fmt: str, run_cli: ShoalRunner) -> None:
+    out = ok(run_cli("describe", APP, "--format", fmt)).stdout
+    if fmt == "json":
+        plan = json.loads(out)
+        assert plan["pipeline"] == "orders"
+        assert plan["dead_letter_topic"] == "orders.dlq"
+        [sub] = plan["subtopologies"]
+        assert sub["sources"] == ["orders"]
+        assert {o["topic"] for o in sub["outputs"]} == set(OUTPUTS) - {"orders.dlq"}
+    elif fmt == "text":
+        assert out.startswith("Pipeline 'orders'")
+        assert "map 'validate'" in out and "sink 'sink.orders.large'" in out
+    else:
+        assert out.startswith("flowchart")
+        assert '(["orders.large"])' in out
+
+
+def test_rerun_after_finishing_processes_nothing(job: Job, run_cli: ShoalRunner) -> None:
+    again = ok(run_cli("run", APP, "--until-caught-up", data_dir=job.data_dir))
+    assert "processed 0 input records" in again.stderr
+    assert "0 commits" in again.stderr
+    assert parse_topics(ok(run_cli("topics", data_dir=job.data_dir)).stdout) == job.topics_after
+    assert {t: tail_all(run_cli, t, job.data_dir) for t in OUTPUTS} == job.records
+
+
+# -- misuse: one line on stderr, starting with "error:", and a non-zero exit ------------------
+MISUSE: dict[str, tuple[Callable[[Path], list[str]], str]] = {
+    "missing app file": (lambda tmp: ["run", str(tmp / "missing.py")], "not found"),
+    "no pipeline in app": (lambda tmp: ["run", str(tmp / "no_pipeline.py")], "no Pipeline"),
+    "unknown source topic": (lambda tmp: ["run", APP, "--until-caught-up"],
+                             "topic 'orders' does not exist"),
+    "bad broker url": (lambda tmp: ["run", APP, "--broker", "foo://x"], "bad broker URL"),
+    "missing input file": (lambda tmp: ["produce", "orders", str(tmp / "nope.jsonl")],
+                           "cannot read"),
+    "input is a directory": (lambda tmp: ["produce", "orders", str(tmp)], "cannot read"),
+    "invalid topic name": (lambda tmp: ["produce", "no/such topic", str(tmp / "in.jsonl")],
+                           "invalid topic name"),
+}
+
+
+@pytest.mark.parametrize("case", list(MISUSE))
+def test_misuse_is_one_error_line(case: str, tmp_path: Path, shoal: ShoalRunner) -> None:
+    (tmp_path / "no_pipeline.py").write_text("ANSWER = 42\n")
+    (tmp_path / "in.jsonl").write_text('{"order_id": "o-1"}\n')
+    args, message = MISUSE[case]
+    result = shoal(*args(tmp_path))
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr + result.stdout
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), \
+        f"expected one 'error:' line on stderr, got:\n{result.stderr}"
+    assert message in lines[0]
