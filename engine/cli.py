@@ -15,7 +15,14 @@ import msgspec
 
 from engine.api import ConfigError, OutRecord, ShoalError
 from engine.api.serde import key_to_bytes
-from engine.console import err, record_json, run_progress, summary
+from engine.console import (
+    describe_lines,
+    err,
+    record_json,
+    run_progress,
+    summary,
+    table_lines,
+)
 from engine.loader import load_pipeline
 from engine.plan import plan as compile_plan
 from engine.plan.render import RENDERERS
@@ -173,19 +180,20 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
 
 
 @cli.command()
+@click.argument("topic", required=False)
 @log_options
-def topics(data_dir: str | None, broker: str | None) -> None:
-    """List topics with their partitions and record counts."""
+def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
+    """List topics (partitions, records); with TOPIC, describe its partitions and groups."""
 
-    async def body(log: Transport) -> list[tuple[str, int, int]]:
-        return [(name, n, sum(await log.end_offsets(name)))
+    async def body(log: Transport) -> list[str]:
+        if topic is not None:
+            return describe_lines(await log.describe_topic(topic))
+        rows = [(name, n, sum(await log.end_offsets(name)))
                 for name, n in (await log.topics()).items()]
+        return table_lines(["TOPIC", "PARTITIONS", "RECORDS"], rows)
 
-    rows = asyncio.run(_with_log(broker, data_dir, True, body))
-    width = max([len("TOPIC"), *(len(r[0]) for r in rows)])
-    click.echo(f"{'TOPIC':<{width}}  PARTITIONS  RECORDS")
-    for name, partitions, records in rows:
-        click.echo(f"{name:<{width}}  {partitions:>10}  {records:>7}")
+    for line in asyncio.run(_with_log(broker, data_dir, True, body)):
+        click.echo(line)
 
 
 @cli.command()

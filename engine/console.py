@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -12,7 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from engine.api.serde import key_from_bytes
 from engine.runtime import RunStats
-from engine.transport import RecordTuple
+from engine.transport import RecordTuple, TopicDescription
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -64,3 +64,23 @@ def record_json(topic: str, partition: int, record: RecordTuple) -> str:
     if headers:
         out["headers"] = {str(k): bytes(v).decode("utf-8", "replace") for k, v in headers}
     return json.dumps(out, ensure_ascii=False)
+
+
+def table_lines(header: list[str], rows: Sequence[tuple[object, ...]]) -> list[str]:
+    """A plain aligned table: first column left, the others right-aligned."""
+    cells = [header, *[[f"{c:,}" if isinstance(c, int) else str(c) for c in r] for r in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return ["  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                      for i, (c, w) in enumerate(zip(row, widths, strict=True)))
+            for row in cells]
+
+
+def describe_lines(d: TopicDescription) -> list[str]:
+    """`shoal topics TOPIC`: end offset per partition and each group's positions and lag."""
+    groups = sorted(d.groups)
+    header = ["PARTITION", "END", *[f"{g} (committed)" for g in groups]]
+    rows = [(p, end, *[d.groups[g][p] for g in groups]) for p, end in enumerate(d.end_offsets)]
+    lines = [f"topic '{d.topic}': {len(d.end_offsets)} partitions, "
+             f"{sum(d.end_offsets):,} records", *table_lines(header, rows)]
+    lines += [f"group '{g}': lag {d.lag(g):,}" for g in groups]
+    return lines

@@ -1,6 +1,13 @@
 """Logs: the protocol, the embedded RocksDB log, an in-memory log, and the partitioner."""
 
-from engine.transport.base import AssignmentListener, CommitBatch, Consumer, RecordTuple, Transport
+from engine.transport.base import (
+    AssignmentListener,
+    CommitBatch,
+    Consumer,
+    RecordTuple,
+    TopicDescription,
+    Transport,
+)
 from engine.transport.embedded import EmbeddedLog
 from engine.transport.memory import MemoryLog
 from engine.transport.partitioner import murmur2, partition_for
@@ -13,6 +20,7 @@ __all__ = [
     "EmbeddedLog",
     "MemoryLog",
     "RecordTuple",
+    "TopicDescription",
     "Transport",
     "data_dir",
     "murmur2",

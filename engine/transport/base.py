@@ -28,6 +28,20 @@ class CommitBatch:
         return sum(len(records) for _, records in self.outputs)
 
 
+@dataclass(frozen=True)
+class TopicDescription:
+    """A topic's partitions (their end offsets) and each group's committed positions."""
+
+    topic: str
+    end_offsets: list[int]
+    groups: dict[str, list[int]]
+
+    def lag(self, group: str) -> int:
+        """Records of this topic that `group` has not committed yet."""
+        positions = self.groups.get(group, [0] * len(self.end_offsets))
+        return sum(end - pos for end, pos in zip(self.end_offsets, positions, strict=True))
+
+
 class AssignmentListener(Protocol):
     """Told which partitions this worker owns (all of them on the embedded log)."""
 
@@ -57,6 +71,8 @@ class Transport(Protocol):
     async def create_topic(self, topic: str, partitions: int) -> None: ...
 
     async def topics(self) -> dict[str, int]: ...
+
+    async def describe_topic(self, topic: str) -> TopicDescription: ...
 
     async def end_offsets(self, topic: str) -> list[int]: ...
 

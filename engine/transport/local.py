@@ -10,7 +10,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from engine.api import ConfigError, OutRecord, TopicPartition, UnknownTopicError
-from engine.transport.base import AssignmentListener, CommitBatch, RecordTuple
+from engine.transport.base import (
+    AssignmentListener,
+    CommitBatch,
+    RecordTuple,
+    TopicDescription,
+)
 from engine.transport.partitioner import Partitioner
 
 Append = tuple[int, int, int, OutRecord]  # topic id, partition, offset, record
@@ -68,6 +73,15 @@ class LocalLog:
     async def topics(self) -> dict[str, int]:
         """Every topic with its partition count."""
         return {name: m.partitions for name, m in sorted(self.meta.items())}
+
+    async def describe_topic(self, topic: str) -> TopicDescription:
+        """Partitions with their end offsets, and every group's committed positions."""
+        ends = await self.end_offsets(topic)
+        groups: dict[str, list[int]] = {}
+        for (group, name, p), position in sorted(self.offsets.items()):
+            if name == topic and group:
+                groups.setdefault(group, [0] * len(ends))[p] = position
+        return TopicDescription(topic, ends, groups)
 
     async def end_offsets(self, topic: str) -> list[int]:
         """Offset after the last record of each partition of `topic`."""

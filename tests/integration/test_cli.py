@@ -47,7 +47,7 @@ def parse_topics(stdout: str) -> dict[str, tuple[int, int]]:
     table: dict[str, tuple[int, int]] = {}
     for row in rows:
         name, partitions, records = row.split()
-        table[name] = (int(partitions), int(records))
+        table[name] = (int(partitions.replace(",", "")), int(records.replace(",", "")))
     return table
 
 
@@ -75,6 +75,13 @@ def test_produce_reports_what_it_wrote(job: Job) -> None:
     assert f"produced {COUNT:,} records to 'orders' (4 partitions)" in job.produce.stderr
     # truncated JSON lines have no key: produce says so, but still writes them
     assert re.search(r"warning: \d+ lines had no 'order_id' field", job.produce.stderr)
+
+
+def test_topics_describes_one_topic(job: Job, run_cli: ShoalRunner) -> None:
+    out = ok(run_cli("topics", "orders", data_dir=job.data_dir)).stdout.splitlines()
+    assert out[0] == f"topic 'orders': 4 partitions, {COUNT:,} records"
+    assert out[1].split() == ["PARTITION", "END", "orders", "(committed)"]
+    assert out[-1] == "group 'orders': lag 0"
 
 
 def test_topics_lists_inputs_then_outputs(job: Job) -> None:

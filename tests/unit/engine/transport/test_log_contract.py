@@ -89,3 +89,12 @@ def test_embedded_log_is_single_writer_but_readable(tmp_path: Path) -> None:
 def test_read_only_on_missing_dir_is_clear(tmp_path: Path) -> None:
     with pytest.raises(TransportError, match="no shoal data"):
         EmbeddedLog(tmp_path / "missing", read_only=True)
+
+
+def test_describe_topic_reports_ends_positions_and_lag(local_log: LocalLog) -> None:
+    run(local_log.create_topic("in", 2))
+    run(local_log.produce("in", [(None, b"v", 1, None)] * 6))
+    run(local_log.commit("g", CommitBatch(positions={("in", 1): 2})))
+    d = run(local_log.describe_topic("in"))
+    assert (d.topic, d.end_offsets, d.groups) == ("in", [3, 3], {"g": [0, 2]})
+    assert d.lag("g") == 4 and d.lag("never") == 6
