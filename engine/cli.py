@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -75,10 +76,13 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         worker = Worker(physical, log, config)
+        worker.on_event = lambda text: err.print(text, markup=False)
+        await worker.prepare_topics()
+        guarantee = "exactly-once" if log.exactly_once else (
+            "at-least-once: outputs are acknowledged before offsets are committed")
+        err.print(f"pipeline '{physical.pipeline}' on the {log.name} log, group "
+                  f"'{worker.group}' ({guarantee})", markup=False)
         await worker.start()
-        guarantee = "exactly-once" if log.exactly_once else "at-least-once"
-        err.print(f"pipeline '{physical.pipeline}' on the {log.name} log ({guarantee}), "
-                  f"{len(worker.tasks)} tasks")
         with run_progress(until_caught_up) as observe:
             worker.observer = observe
             stats = await worker.run(stop)
@@ -205,9 +209,16 @@ def describe(app: str, fmt: str) -> None:
     click.echo(RENDERERS[fmt](compile_plan(load_pipeline(app))))
 
 
+def _quiet_libraries() -> None:
+    """aiokafka logs connection retries itself; Shoal reports failures as one line."""
+    if not os.environ.get("SHOAL_DEBUG"):
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
 def main() -> None:
     """Entry point: user errors print one `error:` line (click's usage errors print its usage
     help) and exit non-zero, never a traceback."""
+    _quiet_libraries()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

@@ -15,6 +15,15 @@ from engine.runtime.task import Task
 from engine.transport import Consumer, RecordTuple, Transport
 
 Observer = Callable[[RunStats], None]
+EventSink = Callable[[str], None]
+
+
+def describe_partitions(partitions: list[TopicPartition]) -> str:
+    """'orders[0,2] orders.x[0,2]' for log lines."""
+    by_topic: dict[str, list[int]] = {}
+    for topic, p in sorted(partitions):
+        by_topic.setdefault(topic, []).append(p)
+    return " ".join(f"{t}[{','.join(map(str, ps))}]" for t, ps in by_topic.items()) or "none"
 
 
 @dataclass
@@ -37,6 +46,7 @@ class Worker:
         self.transport = transport
         self.config = config or WorkerConfig()
         self.observer = observer
+        self.on_event: EventSink | None = None
         self.group = plan.pipeline
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
@@ -47,6 +57,7 @@ class Worker:
         self._interval = (self.config.commit_interval_ms or plan.commit_interval_ms) / 1000
         self._max_pending = self.config.commit_records or plan.commit_records
         self._last_commit = time.monotonic()
+        self._commit_lock = asyncio.Lock()
 
     # -- start-up ------------------------------------------------------------------------
     async def prepare_topics(self) -> None:
@@ -72,7 +83,8 @@ class Worker:
 
     async def start(self) -> None:
         """Prepare topics, subscribe, and count the backlog of external inputs."""
-        await self.prepare_topics()
+        if not self.partitions:
+            await self.prepare_topics()
         self.consumer = self.transport.consumer(self.group)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
@@ -89,13 +101,18 @@ class Worker:
                 task = self.tasks[(sub.id, tp[1])] = Task(sub, tp[1], self.plan.on_error)
             self.routes[tp] = task
             self.consumer.seek(tp, committed[tp])
-            if tp[0] in self._external:
-                ends = await self.transport.end_offsets(tp[0])
-                self.stats.backlog += max(0, ends[tp[1]] - committed[tp])
+        ids = ", ".join(sorted(t.id for t in self.tasks.values()))
+        self._event(f"assigned {describe_partitions(partitions)}: {len(self.tasks)} tasks ({ids})")
+        for topic in {tp[0] for tp in partitions} & self._external:
+            ends = await self.transport.end_offsets(topic)
+            self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
+                                      for t, p in partitions if t == topic)
 
     async def on_revoked(self, partitions: list[TopicPartition]) -> None:
         """Commit, then drop the tasks of revoked partitions."""
         await self.commit()
+        if partitions:
+            self._event(f"revoked {describe_partitions(partitions)} (committed first)")
         for tp in partitions:
             task = self.routes.pop(tp, None)
             if task is not None and not any(t is task for t in self.routes.values()):
@@ -113,7 +130,10 @@ class Worker:
         return n
 
     def _process(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
-        self.routes[tp].process(tp, records)
+        task = self.routes.get(tp)
+        if task is None:  # fetched just before its partition was revoked
+            return
+        task.process(tp, records)
         if tp[0] in self._external:
             self.stats.records_in += len(records)
 
@@ -125,11 +145,12 @@ class Worker:
 
     async def commit(self) -> bool:
         """Run the commit procedure; True when anything was committed."""
-        if not any(t.pending for t in self.tasks.values()):
-            return False
-        batch = await commit(self.tasks.values(), self.transport, self.group,
-                             self.plan.dead_letter_topic)
-        self._last_commit = time.monotonic()
+        async with self._commit_lock:  # a rebalance callback may commit concurrently
+            if not any(t.pending for t in self.tasks.values()):
+                return False
+            batch = await commit(list(self.tasks.values()), self.transport, self.group,
+                                 self.plan.dead_letter_topic)
+            self._last_commit = time.monotonic()
         self.stats.commits += 1
         for topic, records in batch.outputs:
             self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
@@ -145,7 +166,7 @@ class Worker:
             n = await self.step()
             if n == 0:
                 committed = await self.commit()
-                if not committed and self.config.until_caught_up:
+                if not committed and self.config.until_caught_up and self._caught_up():
                     break
                 if not committed:
                     await asyncio.sleep(self.config.idle_sleep_s)
@@ -155,7 +176,15 @@ class Worker:
             await asyncio.sleep(0)
         await self.commit()
         self._notify()
+        await self.consumer.close()  # type: ignore[union-attr]
         return self.stats
+
+    def _event(self, text: str) -> None:
+        if self.on_event is not None:
+            self.on_event(text)
+
+    def _caught_up(self) -> bool:
+        return self.consumer is not None and self.consumer.caught_up()
 
     def _notify(self) -> None:
         if self.observer is not None:

@@ -59,6 +59,10 @@ class Consumer(Protocol):
 
     async def poll(self, max_records: int) -> dict[TopicPartition, list[RecordTuple]]: ...
 
+    def caught_up(self) -> bool:
+        """True when every assigned partition has been read to its end."""
+        ...
+
     async def close(self) -> None: ...
 
 

@@ -170,5 +170,11 @@ class LocalConsumer:
                 self.positions[tp] = records[-1][0] + 1
         return batches
 
+    def caught_up(self) -> bool:
+        """True when every position is at its partition's end."""
+        log = self.log
+        return all(pos >= log.ends.get((log._meta(t).id, p), 0)
+                   for (t, p), pos in self.positions.items())
+
     async def close(self) -> None:
         """Nothing to release."""

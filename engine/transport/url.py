@@ -21,10 +21,15 @@ def open_transport(broker: str | None, data_dir_path: str, read_only: bool = Fal
     """The log a command uses: the embedded one unless --broker names another."""
     if broker is None or broker in ("embedded", "embedded://"):
         return EmbeddedLog(data_dir_path, read_only=read_only)
-    parsed = urlparse(broker)
+    try:
+        parsed = urlparse(broker)
+        parsed.port  # noqa: B018 (validates the port)
+    except ValueError:
+        raise ConfigError(f"bad broker URL '{broker}': expected kafka://HOST:PORT") from None
     if parsed.scheme == "kafka":
         if not parsed.hostname or not parsed.port:
             raise ConfigError(f"bad broker URL '{broker}': expected kafka://HOST:PORT")
-        raise ConfigError("the Kafka transport is not available in this version yet; "
-                          "run on the embedded log (omit --broker)")
+        from engine.transport.kafka import KafkaTransport
+
+        return KafkaTransport(f"{parsed.hostname}:{parsed.port}")
     raise ConfigError(f"bad broker URL '{broker}': expected 'embedded' or kafka://HOST:PORT")

@@ -95,7 +95,7 @@ def test_topics_lists_inputs_then_outputs(job: Job) -> None:
 
 def test_run_summary_matches_the_log(job: Job) -> None:
     err = job.run.stderr
-    assert "pipeline 'orders' on the embedded log (exactly-once)" in err
+    assert "pipeline 'orders' on the embedded log, group 'orders' (exactly-once)" in err
     assert f"processed {COUNT:,} input records" in err
     for topic in ("orders.large", "orders.domestic", "orders.international"):
         assert f"-> {topic}: {job.topics_after[topic][1]:,}" in err

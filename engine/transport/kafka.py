@@ -1,0 +1,243 @@
+"""The Kafka transport (aiokafka): the same protocol as the embedded log, over a broker.
+
+Guarantee: at-least-once. A commit produces every output (acks=all), waits for all acks,
+and only then commits the input offsets, so an offset never passes an output that was not
+written. A crash between the two re-processes the batch: duplicates, never a gap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
+
+from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
+from engine.api import TopicPartition as TP
+from engine.transport.base import CommitBatch, RecordTuple, TopicDescription
+from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer
+from engine.transport.partitioner import Partitioner
+
+TOPIC_EXISTS = 36
+
+
+class KafkaTransport:
+    """A Kafka cluster reached at `bootstrap` (HOST:PORT)."""
+
+    name = "kafka"
+    exactly_once = False
+
+    def __init__(self, bootstrap: str, connect_timeout_s: float = 10.0,
+                 session_timeout_ms: int = 6_000) -> None:
+        self.bootstrap = bootstrap
+        self.connect_timeout_s = connect_timeout_s
+        self.session_timeout_ms = session_timeout_ms
+        self.partitioner = Partitioner()
+        self._admin: AIOKafkaAdminClient | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._reader: AIOKafkaConsumer | None = None
+        self._groups: dict[str, GroupConsumer] = {}
+        self._counts: dict[str, int] = {}
+
+    # -- connections ---------------------------------------------------------------------
+    async def _start(self, make: Callable[[], Any]) -> Any:
+        """Start a fresh client from `make`, retrying until `connect_timeout_s` has passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.connect_timeout_s
+        while True:
+            client = make()
+            try:
+                await asyncio.wait_for(client.start(), max(0.1, deadline - loop.time()))
+                return client
+            except (KafkaError, OSError, TimeoutError) as exc:
+                await (client.close() if isinstance(client, AIOKafkaAdminClient)
+                       else client.stop())
+                if loop.time() + 0.5 >= deadline:
+                    reason = str(exc) or type(exc).__name__
+                    raise TransportError(
+                        f"cannot reach the Kafka broker at {self.bootstrap} within "
+                        f"{self.connect_timeout_s:g}s ({reason})") from None
+                await asyncio.sleep(0.5)
+
+    async def admin(self) -> AIOKafkaAdminClient:
+        """The admin client, connected on first use."""
+        if self._admin is None:
+            self._admin = await self._start(lambda: AIOKafkaAdminClient(
+                bootstrap_servers=self.bootstrap, request_timeout_ms=15_000))
+        return self._admin
+
+    async def producer(self) -> AIOKafkaProducer:
+        """The producer (acks=all), connected on first use."""
+        if self._producer is None:
+            self._producer = await self._start(lambda: AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
+                max_batch_size=1 << 20, request_timeout_ms=30_000))
+        return self._producer
+
+    async def reader(self) -> AIOKafkaConsumer:
+        """A group-less consumer for reads and high watermarks."""
+        if self._reader is None:
+            self._reader = await self._start(lambda: AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+                fetch_max_wait_ms=50))
+        return self._reader
+
+    # -- topics --------------------------------------------------------------------------
+    async def topics(self) -> dict[str, int]:
+        """Every non-internal topic with its partition count."""
+        admin = await self.admin()
+        described = await admin.describe_topics()
+        counts = {t["topic"]: len(t["partitions"]) for t in described
+                  if not t["topic"].startswith("__") and t.get("error_code", 0) == 0}
+        self._counts.update(counts)
+        return dict(sorted(counts.items()))
+
+    async def partitions(self, topic: str) -> int:
+        """Partition count of `topic` (cached)."""
+        if topic not in self._counts:
+            await self.topics()
+        if topic not in self._counts:
+            raise UnknownTopicError(topic)
+        return self._counts[topic]
+
+    async def create_topic(self, topic: str, partitions: int) -> None:
+        """Create `topic` (replication 1); fine when it exists with that many partitions."""
+        admin = await self.admin()
+        response = await admin.create_topics([NewTopic(topic, partitions, 1)])
+        for name, code, *rest in response.topic_errors:
+            if code == TOPIC_EXISTS:
+                self._counts.pop(topic, None)
+                existing = await self.partitions(topic)
+                if existing != partitions:
+                    raise ConfigError(f"topic '{topic}' exists with {existing} "
+                                      f"partitions, not {partitions}")
+            elif code != 0:
+                raise TransportError(f"cannot create topic '{name}': error {code} {rest}")
+        self._counts[topic] = partitions
+
+    # -- reading -------------------------------------------------------------------------
+    async def end_offsets(self, topic: str) -> list[int]:
+        """True log ends, from fetch high watermarks (ListOffsets may lag on some brokers)."""
+        tps = [TopicPartition(topic, p) for p in range(await self.partitions(topic))]
+        reader = await self.reader()
+        reader.assign(tps)
+        listed = await reader.end_offsets(tps)
+        for tp in tps:
+            reader.seek(tp, listed[tp])
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 10
+        while any(reader.highwater(tp) is None for tp in tps) and loop.time() < deadline:
+            await reader.getmany(*tps, timeout_ms=100)
+        return [max(reader.highwater(tp) or 0, listed[tp]) for tp in tps]
+
+    async def read(self, tp: TP, offset: int, max_records: int) -> list[RecordTuple]:
+        """Up to `max_records` records of a partition from `offset` (fewer at its end)."""
+        part = TopicPartition(*tp)
+        reader = await self.reader()
+        reader.assign([part])
+        reader.seek(part, offset)
+        out: list[RecordTuple] = []
+        while len(out) < max_records:
+            fetched = await reader.getmany(part, timeout_ms=200, max_records=max_records)
+            out += [(r.offset, r.key, r.value, r.timestamp, list(r.headers) or None)
+                    for r in fetched.get(part, [])]
+            high = reader.highwater(part)
+            if high is not None and (not out or out[-1][0] + 1 >= high):
+                break
+        return out[:max_records]
+
+    async def committed(self, group: str, tps: list[TP]) -> dict[TP, int]:
+        """The group's committed positions (0 where it has none)."""
+        admin = await self.admin()
+        found = await admin.list_consumer_group_offsets(
+            group, partitions=[TopicPartition(*tp) for tp in tps])
+        out = {tp: 0 for tp in tps}
+        for tp, meta in found.items():
+            if meta.offset >= 0:
+                out[(tp.topic, tp.partition)] = meta.offset
+        return out
+
+    async def describe_topic(self, topic: str) -> TopicDescription:
+        """End offsets and the committed positions of every group that has any."""
+        ends = await self.end_offsets(topic)
+        tps = [(topic, p) for p in range(len(ends))]
+        groups: dict[str, list[int]] = {}
+        for entry in await (await self.admin()).list_consumer_groups():
+            positions = await self.committed(entry[0], tps)
+            if any(positions.values()):
+                groups[entry[0]] = [positions[tp] for tp in tps]
+        return TopicDescription(topic, ends, groups)
+
+    # -- group members -------------------------------------------------------------------
+    def consumer(self, group: str) -> GroupConsumer:
+        """A member of `group` using the co-partitioning assignor."""
+        def make() -> AIOKafkaConsumer:
+            return AIOKafkaConsumer(
+                bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                partition_assignment_strategy=(CoPartitionAssignor,),
+                session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=1_000,
+                fetch_max_wait_ms=100, max_partition_fetch_bytes=4 << 20)
+
+        member = GroupConsumer(make, self._start)
+        self._groups[group] = member
+        return member
+
+    # -- writing -------------------------------------------------------------------------
+    async def _send_all(self, outputs: list[tuple[str, list[OutRecord]]]) -> None:
+        producer = await self.producer()
+        futures = []
+        for topic, records in outputs:
+            count = await self.partitions(topic)
+            batches: dict[int, Any] = {}
+            for key, value, ts, headers in records:
+                if count == 1:
+                    p = 0
+                elif key is None:
+                    p = self.partitioner.round_robin(topic, count)
+                else:
+                    p = self.partitioner.hash(key) % count
+                batch = batches.get(p)
+                if batch is None:
+                    batch = batches[p] = producer.create_batch()
+                if batch.append(key=key, value=value, timestamp=ts, headers=headers or []) \
+                        is None:
+                    futures.append(await producer.send_batch(batch, topic, partition=p))
+                    batch = batches[p] = producer.create_batch()
+                    batch.append(key=key, value=value, timestamp=ts, headers=headers or [])
+            for p, batch in batches.items():
+                futures.append(await producer.send_batch(batch, topic, partition=p))
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        failed = [r for r in results if isinstance(r, BaseException)]
+        if failed:
+            raise TransportError(f"{len(failed)} produce batches failed: {failed[0]!r}")
+
+    async def produce(self, topic: str, records: list[OutRecord]) -> None:
+        """Append records to `topic` and wait until the broker acknowledged all of them."""
+        await self._send_all([(topic, records)])
+
+    async def commit(self, group: str, batch: CommitBatch) -> None:
+        """Produce the outputs, await every ack, then commit the group's offsets."""
+        await self._send_all(batch.outputs)
+        if not batch.positions:
+            return
+        member = self._groups.get(group)
+        if member is None:
+            raise TransportError(f"no member of group '{group}' to commit offsets with")
+        try:
+            await member.commit(batch.positions)
+        except KafkaError as exc:
+            raise TransportError(f"offset commit for group '{group}' failed: {exc!r}") from None
+
+    async def close(self) -> None:
+        """Leave groups and close every client."""
+        for member in self._groups.values():
+            await member.close()
+        for client in (self._reader, self._producer):
+            if client is not None:
+                await client.stop()
+        if self._admin is not None:
+            await self._admin.close()

@@ -1,0 +1,134 @@
+"""Kafka consumer-group side: the co-partitioning assignor and the group consumer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.abstract import AbstractPartitionAssignor
+from aiokafka.coordinator.protocol import (
+    ConsumerProtocolMemberAssignment,
+    ConsumerProtocolMemberMetadata,
+)
+
+from engine.api import TopicPartition as TP
+from engine.transport.base import AssignmentListener, RecordTuple
+
+
+class CoPartitionAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
+    """Gives partition p of every subscribed topic to the same member, so a task (one
+    partition of one sub-topology, across all its source topics) is never split."""
+
+    name = "shoal-copartition"
+    version = 0
+
+    @classmethod
+    def assign(cls, cluster: Any, members: Mapping[str, ConsumerProtocolMemberMetadata]
+               ) -> dict[str, ConsumerProtocolMemberAssignment]:
+        topics = sorted({t for m in members.values() for t in m.subscription})
+        counts = {t: len(cluster.partitions_for_topic(t) or ()) for t in topics}
+        ids = sorted(members)
+        plan: dict[str, dict[str, list[int]]] = {m: defaultdict(list) for m in ids}
+        for p in range(max(counts.values(), default=0)):
+            owner = ids[p % len(ids)]
+            for topic in topics:
+                if p < counts[topic] and topic in members[owner].subscription:
+                    plan[owner][topic].append(p)
+        return {m: ConsumerProtocolMemberAssignment(cls.version, sorted(a.items()), b"")
+                for m, a in plan.items()}
+
+    @classmethod
+    def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        return ConsumerProtocolMemberMetadata(cls.version, sorted(topics), b"")
+
+    @classmethod
+    def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
+        """The assignor keeps no state."""
+
+
+class _Bridge(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards aiokafka's rebalance callbacks to the worker."""
+
+    def __init__(self, consumer: GroupConsumer, listener: AssignmentListener) -> None:
+        self.consumer = consumer
+        self.listener = listener
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        tps = [(tp.topic, tp.partition) for tp in revoked]
+        await self.listener.on_revoked(tps)
+        for tp in tps:
+            self.consumer.positions.pop(tp, None)
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.consumer.assigned_once = True
+        await self.listener.on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+
+
+class GroupConsumer:
+    """A member of the pipeline's consumer group; positions are set by the worker."""
+
+    def __init__(self, make: Callable[[], AIOKafkaConsumer],
+                 start: Callable[[Callable[[], AIOKafkaConsumer]], Awaitable[AIOKafkaConsumer]]
+                 ) -> None:
+        self._make = make
+        self._start = start
+        self.consumer: AIOKafkaConsumer | None = None
+        self.positions: dict[TP, int] = {}
+        self.assigned_once = False
+
+    async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None:
+        """Join the group; assignments arrive through `listener` while polling."""
+        self.consumer = await self._start(self._make)
+        self.consumer.subscribe(topics, listener=_Bridge(self, listener))
+
+    @property
+    def member(self) -> AIOKafkaConsumer:
+        """The started aiokafka consumer."""
+        if self.consumer is None:
+            raise RuntimeError("subscribe() first")
+        return self.consumer
+
+    def seek(self, tp: TP, offset: int) -> None:
+        """Next offset to read from `tp`."""
+        self.member.seek(TopicPartition(*tp), offset)
+        self.positions[tp] = offset
+
+    async def poll(self, max_records: int) -> dict[TP, list[RecordTuple]]:
+        """One fetch round: up to `max_records` records in all (waits at most 100 ms)."""
+        fetched = await self.member.getmany(timeout_ms=100, max_records=max_records)
+        out: dict[TP, list[RecordTuple]] = {}
+        for tp, records in fetched.items():
+            key = (tp.topic, tp.partition)
+            if key not in self.positions or not records:
+                continue
+            out[key] = [(r.offset, r.key, r.value, r.timestamp, list(r.headers) or None)
+                        for r in records]
+            self.positions[key] = records[-1].offset + 1
+        return out
+
+    def caught_up(self) -> bool:
+        """True when every assigned partition is read up to its high watermark (from fetch
+        responses, which Tansu reports correctly; ListOffsets may lag behind)."""
+        if not self.assigned_once:
+            return False
+        for tp, position in self.positions.items():
+            high = self.member.highwater(TopicPartition(*tp))
+            if high is None or position < high:
+                return False
+        return True
+
+    async def commit(self, positions: dict[TP, int]) -> None:
+        """Commit the group's positions (only those still assigned to this member)."""
+        owned = {TopicPartition(*tp): off for tp, off in positions.items()
+                 if tp in self.positions}
+        if owned:
+            await self.member.commit(owned)
+
+    async def close(self) -> None:
+        """Leave the group."""
+        if self.consumer is not None:
+            await self.consumer.stop()
+            self.consumer = None
