@@ -13,7 +13,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
 from engine.api import TopicPartition as TP
@@ -41,6 +41,7 @@ class KafkaTransport:
         self._reader: AIOKafkaConsumer | None = None
         self._groups: dict[str, GroupConsumer] = {}
         self._counts: dict[str, int] = {}
+        self.skipped_commits = 0
 
     # -- connections ---------------------------------------------------------------------
     async def _start(self, make: Callable[[], Any]) -> Any:
@@ -229,6 +230,11 @@ class KafkaTransport:
             raise TransportError(f"no member of group '{group}' to commit offsets with")
         try:
             await member.commit(batch.positions)
+        except CommitFailedError:
+            # The group is rebalancing: the outputs are already acknowledged, the offsets
+            # stay where they were, so whoever owns these partitions next re-reads the
+            # batch (at-least-once: a duplicate, never a gap).
+            self.skipped_commits += 1
         except KafkaError as exc:
             raise TransportError(f"offset commit for group '{group}' failed: {exc!r}") from None
 
