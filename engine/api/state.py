@@ -1,0 +1,54 @@
+"""The state contract operators program against: a key-value store per task.
+
+Keys are bytes (use `engine.api.keys` encodings for composite keys, which keep order);
+values are Python objects. Reads see the task's own uncommitted writes; writes become
+durable at the next commit, together with the outputs and input offsets they belong to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+
+class KeyValueStore(Protocol):
+    """One task's view of a named store (its partition only)."""
+
+    name: str
+
+    def get(self, key: bytes) -> Any | None:
+        """The value of `key`, or None."""
+        ...
+
+    def put(self, key: bytes, value: Any) -> None:
+        """Set `key` to `value` (None deletes)."""
+        ...
+
+    def delete(self, key: bytes) -> None:
+        """Remove `key`."""
+        ...
+
+    def items(self, start: bytes | None = None, end: bytes | None = None
+              ) -> Iterator[tuple[bytes, Any]]:
+        """Entries with start <= key < end, in key order."""
+        ...
+
+
+def prefix_end(prefix: bytes) -> bytes | None:
+    """The smallest key greater than every key starting with `prefix` (None: no bound)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return None
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def window_key(key: bytes, start: int) -> bytes:
+    """Order-preserving (key, window start) encoding: a key's windows are contiguous and
+    sorted by start, so `windows(key, t0, t1)` is one range scan."""
+    return len(key).to_bytes(4, "big") + key + (start + (1 << 63)).to_bytes(8, "big")
+
+
+def split_window_key(raw: bytes) -> tuple[bytes, int]:
+    """Inverse of `window_key`."""
+    n = int.from_bytes(raw[:4], "big")
+    return raw[4:4 + n], int.from_bytes(raw[4 + n:12 + n], "big") - (1 << 63)
