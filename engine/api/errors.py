@@ -27,3 +27,7 @@ class UnknownTopicError(TransportError):
 
 class PipelineFailed(ShoalError):
     """A record failed under the `fail` error policy; nothing after it was committed."""
+
+
+class LateRecord(Exception):
+    """A record whose windows have all closed (stream time >= end + grace)."""

@@ -1,0 +1,38 @@
+"""The processor contract of stateful operators, and the record types they emit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from engine.api.state import KeyValueStore
+
+Emit = Callable[[bytes | None, Any, int], None]
+
+
+class WindowResult(msgspec.Struct, frozen=True):
+    """The value of one key in one window, as windowed tables emit it."""
+
+    key: str | None
+    start: int
+    end: int
+    value: Any
+
+
+class ProcessorContext(Protocol):
+    """What a task gives a processor: its partition and its stores."""
+
+    partition: int
+
+    def store(self, name: str) -> KeyValueStore: ...
+
+
+class Processor(Protocol):
+    """Handles one record at a time; emits downstream through the `emit` it was built with."""
+
+    def process(self, key: bytes | None, value: Any, ts: int) -> None: ...
+
+
+ProcessorFactory = Callable[[ProcessorContext, Emit], Processor]

@@ -1,0 +1,152 @@
+"""Aggregations into tables, per key and per time window (tumbling and hopping)."""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Any
+
+from engine.api import FuseContext, Node
+from engine.api.aggregators import Aggregator
+from engine.api.errors import LateRecord
+from engine.api.processor import Emit, Processor, ProcessorContext, WindowResult
+from engine.api.serde import key_from_bytes
+from engine.api.state import KeyValueStore, split_window_key, window_key
+from engine.api.windows import TimeWindows
+
+STREAM_TIME = b"\xff\xffstream-time"  # sorts after every window key of a key < 4 GiB
+
+
+class StatefulNode(Node):
+    """A node whose work needs a processor and a store named after the node."""
+
+    __slots__ = ()
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """Store names this node owns."""
+        return (self.name,)
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        """Build this node's processor for one task."""
+        raise NotImplementedError
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("operator", self.name)
+        ctx.w.line(f"proc_{self.id}(k, {var}, ts)")
+        return "v"
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate(StatefulNode):
+    """Per-key running aggregate; emits the new result for every record."""
+
+    aggregator: Aggregator
+
+    def describe(self) -> dict[str, Any]:
+        return {"aggregate": self.aggregator.label, "store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return KeyAggregator(ctx.store(self.name), self.aggregator, emit)
+
+
+class KeyAggregator:
+    """acc[key] = add(acc[key], value); emits result(acc[key])."""
+
+    def __init__(self, store: KeyValueStore, agg: Aggregator, emit: Emit) -> None:
+        self.store, self.agg, self.emit = store, agg, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int) -> None:
+        if key is None:
+            raise ValueError("aggregation needs a key; this record has none")
+        acc = self.store.get(key)
+        acc = self.agg.add(self.agg.initial() if acc is None else acc, value)
+        self.store.put(key, acc)
+        self.emit(key, self.agg.result(acc), ts)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowAggregate(StatefulNode):
+    """Per-key aggregate per time window, with grace, emit mode and retention."""
+
+    aggregator: Aggregator
+    windows: TimeWindows
+    grace: int
+    emit_mode: str
+    retention: int
+
+    def describe(self) -> dict[str, Any]:
+        return {"aggregate": self.aggregator.label, "windows": self.windows.kind,
+                "size_ms": self.windows.size, "advance_ms": self.windows.advance,
+                "grace_ms": self.grace, "emit": self.emit_mode, "store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return WindowAggregator(ctx.store(self.name), self, emit)
+
+
+class WindowAggregator:
+    """Kafka Streams semantics: stream time is the largest time this processor has seen;
+    a window [start, end) accepts records until stream time >= end + grace, then closes
+    (emit 'final' sends its one result then) and is kept for queries until end + retention.
+    A record whose windows are all closed is late."""
+
+    def __init__(self, store: KeyValueStore, node: WindowAggregate, emit: Emit) -> None:
+        self.store, self.node, self.emit = store, node, emit
+        self.agg = node.aggregator
+        self.final = node.emit_mode == "final"
+        stored = store.get(STREAM_TIME)
+        self.stream_time: int = -(1 << 62) if stored is None else stored
+        self.open: list[tuple[int, bytes]] = []
+        self.closed: list[tuple[int, bytes]] = []
+        for wk, (_, closed, _) in store.items(None, STREAM_TIME):
+            _, start = split_window_key(wk)
+            heap = self.closed if closed else self.open
+            heap.append((start + node.windows.size, wk))
+        heapq.heapify(self.open)
+        heapq.heapify(self.closed)
+
+    def process(self, key: bytes | None, value: Any, ts: int) -> None:
+        if key is None:
+            raise ValueError("windowed aggregation needs a key; this record has none")
+        if ts > self.stream_time:
+            self.stream_time = ts
+            self.store.put(STREAM_TIME, ts)
+        accepted = False
+        for window in self.node.windows.windows_for(ts):
+            if self.stream_time >= window.end + self.node.grace:
+                continue
+            accepted = True
+            self._add(key, window.start, window.end, value, ts)
+        self._advance()
+        if not accepted:
+            raise LateRecord(f"event time {ts} is behind stream time {self.stream_time} by "
+                             f"more than the window size plus grace ({self.node.grace} ms)")
+
+    def _add(self, key: bytes, start: int, end: int, value: Any, ts: int) -> None:
+        wk = window_key(key, start)
+        entry = self.store.get(wk)
+        if entry is None:
+            entry = (self.agg.initial(), False, ts)
+            heapq.heappush(self.open, (end, wk))
+        acc = self.agg.add(entry[0], value)
+        self.store.put(wk, (acc, False, max(ts, entry[2])))
+        if not self.final:
+            self.emit(key, WindowResult(key_from_bytes(key), start, end, self.agg.result(acc)),
+                      ts)
+
+    def _advance(self) -> None:
+        """Close windows whose grace has passed; purge closed ones past retention."""
+        grace, now = self.node.grace, self.stream_time
+        while self.open and self.open[0][0] + grace <= now:
+            end, wk = heapq.heappop(self.open)
+            entry = self.store.get(wk)
+            assert entry is not None, "an open window always has an entry"
+            acc, _, max_ts = entry
+            self.store.put(wk, (acc, True, max_ts))
+            heapq.heappush(self.closed, (end, wk))
+            if self.final:
+                key, start = split_window_key(wk)
+                self.emit(key, WindowResult(key_from_bytes(key), start, end,
+                                            self.agg.result(acc)), max_ts)
+        while self.closed and self.closed[0][0] + self.node.retention <= now:
+            self.store.delete(heapq.heappop(self.closed)[1])
