@@ -28,11 +28,20 @@ from engine.loader import load_pipeline
 from engine.plan import plan as compile_plan
 from engine.plan.render import RENDERERS
 from engine.runtime import Worker, WorkerConfig
-from engine.transport import RecordTuple, Transport, data_dir, open_transport
+from engine.runtime.task import StoreBackends
+from engine.state import RocksBackend
+from engine.transport import EmbeddedLog, RecordTuple, Transport, data_dir, open_transport
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 PRODUCE_CHUNK = 10_000
+
+
+def store_backends(log: Transport) -> StoreBackends | None:
+    """State backends for `log`: RocksDB column families of the embedded log."""
+    if isinstance(log, EmbeddedLog):
+        return lambda name: RocksBackend(log.column_family(name))
+    return None
 
 
 def log_options(fn: F) -> F:
@@ -75,7 +84,7 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: 
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(physical, log, config)
+        worker = Worker(physical, log, config, backends=store_backends(log))
         worker.on_event = lambda text: err.print(text, markup=False)
         await worker.prepare_topics()
         guarantee = "exactly-once" if log.exactly_once else (

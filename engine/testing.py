@@ -22,6 +22,7 @@ from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.plan import plan
 from engine.runtime import Worker, run_sync
+from engine.state import DictBackend
 from engine.transport import MemoryLog
 
 
@@ -82,7 +83,8 @@ class TestDriver:
         self.time = start_time
         for topic in self.plan.external_sources:
             run_sync(self.log.create_topic(topic, partitions))
-        self.worker = Worker(self.plan, self.log)
+        self.worker = Worker(self.plan, self.log,
+                             backends=lambda name: DictBackend(self.log.state_dict(name)))
         run_sync(self.worker.start())
 
     def pipe(self, topic: str, value: Any, key: Any = None, timestamp: int | None = None,

@@ -150,3 +150,54 @@ class WindowAggregator:
                                             self.agg.result(acc)), max_ts)
         while self.closed and self.closed[0][0] + self.node.retention <= now:
             self.store.delete(heapq.heappop(self.closed)[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Materialize(StatefulNode):
+    """Keeps the latest value per key of a changelog stream (None deletes); a table."""
+
+    def describe(self) -> dict[str, Any]:
+        return {"store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return Latest(ctx.store(self.name), emit)
+
+
+class Latest:
+    """store[key] = value, or delete on None; emits every change."""
+
+    def __init__(self, store: KeyValueStore, emit: Emit) -> None:
+        self.store, self.emit = store, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int) -> None:
+        if key is None:
+            raise ValueError("a table needs keys; this record has none")
+        self.store.put(key, value)
+        self.emit(key, value, ts)
+
+
+@dataclass(frozen=True, slots=True)
+class TableFilter(Node):
+    """Table filter: a row that fails the predicate becomes a delete (None)."""
+
+    fn: Any
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("operator", self.name)
+        out = ctx.w.fresh("v")
+        ctx.w.line(f"{out} = {var} if {var} is None or {ctx.w.const(self.fn, 'fn')}({var}) "
+                   "else None")
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class TableMap(Node):
+    """Table map_values: deletes (None) stay deletes."""
+
+    fn: Any
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("operator", self.name)
+        out = ctx.w.fresh("v")
+        ctx.w.line(f"{out} = None if {var} is None else {ctx.w.const(self.fn, 'fn')}({var})")
+        return out

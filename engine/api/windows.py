@@ -61,9 +61,10 @@ class TimeWindows:
         return "tumbling" if self.advance == self.size else "hopping"
 
     def windows_for(self, ts: int) -> list[Window]:
-        """Every window containing `ts`, oldest first (aligned to the epoch)."""
+        """Every window containing `ts`, oldest first, aligned to the epoch; as in Kafka
+        Streams no window starts before 0."""
         last = ts - ts % self.advance
-        first = last - (self.size - self.advance) // self.advance * self.advance
+        first = max(0, last - (self.size - self.advance) // self.advance * self.advance)
         return [Window(s, s + self.size) for s in range(first, last + 1, self.advance)
                 if s <= ts < s + self.size]
 

@@ -12,7 +12,10 @@ from typing import Any, Literal
 
 from engine.api import Node, PlanError
 from engine.api.serde import Schema
+from engine.api.windows import WindowSpec
+from engine.dsl.table import Aggregations, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
+from operators.aggregate import Materialize
 from operators.source import TimeSpec
 
 ErrorPolicy = Literal["dead-letter", "skip", "fail"]
@@ -33,7 +36,7 @@ def _check_fn(fn: object, call: str) -> None:
         raise TypeError(f"{call}() expects a callable, got {type(fn).__name__}")
 
 
-def _check_name(name: object, call: str, required: bool) -> None:
+def check_name(name: object, call: str, required: bool) -> None:
     if name is None and not required:
         return
     if not isinstance(name, str) or not _NAME.match(name):
@@ -54,7 +57,7 @@ class Pipeline:
     nodes: list[Node] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        _check_name(self.name, "Pipeline", required=True)
+        check_name(self.name, "Pipeline", required=True)
         if self.on_error not in ERROR_POLICIES:
             raise ValueError(f"on_error must be one of {ERROR_POLICIES}, got {self.on_error!r}")
         if self.commit_interval_ms <= 0 or self.commit_records <= 0:
@@ -80,10 +83,19 @@ class Pipeline:
             raise TypeError(f"stream(key=...) must be a field name, got {type(key).__name__}")
         if time is not None and not isinstance(time, str) and not callable(time):
             raise TypeError("stream(time=...) must be a field name or a callable")
-        _check_name(name, "stream", required=False)
+        check_name(name, "stream", required=False)
         node_name = name or f"source.{topic}"
         return self._add(Source, (), node_name, topic=topic, schema=value, key_field=key,
                          time=time)
+
+    def table(self, topic: str, value: Schema = None, key: str | None = None,
+              time: TimeSpec = None, *, name: str) -> Table:
+        """A table over `topic`: the latest value per key (a null value deletes the key),
+        materialised in the store `name` and queryable by that name."""
+        check_name(name, "table", required=True)
+        stream = self.stream(topic, value=value, key=key, time=time, name=f"{name}.source")
+        node = self._add(Materialize, (stream.node_id,), name)
+        return Table(self, node.node_id)
 
     def _add(self, cls: type[Node], parents: tuple[int, ...], name: str | None,
              **fields: Any) -> Stream:
@@ -95,28 +107,36 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
-class Stream:
+class Stream(Aggregations):
     """Handle on one node's output; every method adds a node and returns a new handle."""
 
     pipeline: Pipeline
     node_id: int
 
+    def window(self, windows: WindowSpec, grace: int = 0, emit: str = "updates",
+               retention: int | None = None) -> WindowedStream:
+        """Cut this keyed stream into windows. grace: how long (ms of stream time) a window
+        still accepts late records after its end; emit: 'updates' (every change) or
+        'final' (one result when the window closes); retention: how long closed windows
+        stay queryable (default max(size + grace, 1 day))."""
+        return windowed(self, windows, grace, emit, retention)
+
     def map(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """Replace each value by fn(value); the key is kept."""
         _check_fn(fn, "map")
-        _check_name(name, "map", required=False)
+        check_name(name, "map", required=False)
         return self.pipeline._add(Map, (self.node_id,), name, fn=fn)
 
     def filter(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """Keep the values for which fn(value) is true."""
         _check_fn(fn, "filter")
-        _check_name(name, "filter", required=False)
+        check_name(name, "filter", required=False)
         return self.pipeline._add(Filter, (self.node_id,), name, fn=fn)
 
     def flat_map(self, fn: Callable[[Any], Iterable[Any]], name: str | None = None) -> Stream:
         """Replace each value by the values fn(value) yields (zero or more)."""
         _check_fn(fn, "flat_map")
-        _check_name(name, "flat_map", required=False)
+        check_name(name, "flat_map", required=False)
         return self.pipeline._add(FlatMap, (self.node_id,), name, fn=fn)
 
     def branch(self, *predicates: Callable[[Any], Any], default: bool = False,
@@ -127,7 +147,7 @@ class Stream:
             raise ValueError("branch() needs at least one predicate")
         for predicate in predicates:
             _check_fn(predicate, "branch")
-        _check_name(name, "branch", required=False)
+        check_name(name, "branch", required=False)
         split = self.pipeline._add(Branch, (self.node_id,), name, predicates=predicates)
         base = self.pipeline.nodes[split.node_id].name
         arms = len(predicates) + (1 if default else 0)
@@ -143,7 +163,7 @@ class Stream:
         for other in others:
             if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
                 raise PlanError("merge() takes streams of the same pipeline")
-        _check_name(name, "merge", required=False)
+        check_name(name, "merge", required=False)
         parents = (self.node_id, *(o.node_id for o in others))
         return self.pipeline._add(Merge, parents, name)
 
@@ -152,7 +172,7 @@ class Stream:
         """Re-key by fn(value). Records go through the repartition topic
         `<pipeline>-<name>-repartition` so equal keys meet in one task."""
         _check_fn(fn, "key_by")
-        _check_name(name, "key_by", required=True)
+        check_name(name, "key_by", required=True)
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise ValueError(f"key_by(partitions=...) must be a positive int, got {partitions!r}")
         topic = f"{self.pipeline.name}-{name}-repartition"
@@ -162,5 +182,5 @@ class Stream:
     def to(self, topic: str, name: str | None = None) -> None:
         """Write the values (as JSON) to `topic`, keyed by the record key."""
         check_topic(topic)
-        _check_name(name, "to", required=False)
+        check_name(name, "to", required=False)
         self.pipeline._add(Sink, (self.node_id,), name or f"sink.{topic}", topic=topic)

@@ -12,6 +12,7 @@ from typing import Any
 from engine.api import CodeWriter, FuseContext, Node
 from engine.plan.physical import ChainFactory, SubTopology
 from operators import Source
+from operators.aggregate import StatefulNode
 
 
 def _children(nodes: tuple[Node, ...]) -> dict[int, list[Node]]:
@@ -23,12 +24,25 @@ def _children(nodes: tuple[Node, ...]) -> dict[int, list[Node]]:
 
 
 def _emit(ctx: FuseContext, node: Node, var: str, children: dict[int, list[Node]]) -> None:
-    """Write `node` and, nested inside its block, everything downstream of it."""
+    """Write `node` and, nested inside its block, everything downstream of it (up to the
+    next stateful node, whose processor calls its own emit function)."""
     level = ctx.w.level
     out = node.fuse(ctx, var)
-    for child in children[node.id]:
-        _emit(ctx, child, out, children)
+    if not isinstance(node, StatefulNode):
+        for child in children[node.id]:
+            _emit(ctx, child, out, children)
     ctx.w.level = level
+
+
+def _write_emit(ctx: FuseContext, node: StatefulNode, children: dict[int, list[Node]]) -> None:
+    """emit_N(k, v, ts): what happens to each change a stateful node emits."""
+    w = ctx.w
+    w.open(f"def emit_{node.id}(k, v, ts):")
+    w.line("op = 0")
+    for child in children[node.id]:
+        _emit(ctx, child, "v", children)
+    w.level -= 1
+    w.line(f"proc_{node.id} = make_proc({node.id}, emit_{node.id}).process")
 
 
 def _write_source(ctx: FuseContext, index: int, source: Source,
@@ -52,9 +66,12 @@ def generate(nodes: tuple[Node, ...]) -> tuple[FuseContext, list[Source]]:
     children = _children(nodes)
     body = FuseContext(CodeWriter())
     body.w.level = 1
+    stateful = sorted((n for n in nodes if isinstance(n, StatefulNode)), key=lambda n: -n.id)
+    for node in stateful:
+        _write_emit(body, node, children)
     for index, source in enumerate(sources):
         _write_source(body, index, source, children)
-    ctx.w.open("def factory(bufs, dead):")
+    ctx.w.open("def factory(bufs, dead, make_proc):")
     for i in range(len(body.buffers)):
         ctx.w.line(f"out_{i} = bufs[{i}].append")
     ctx.w.lines.extend(body.w.lines)
@@ -78,6 +95,7 @@ def fuse_subtopology(sub_id: int, nodes: tuple[Node, ...]) -> SubTopology:
         sources=tuple(s.topic for s in sources),
         outputs=tuple(ctx.buffers),
         stages=tuple(ctx.stages),
+        stores=tuple(name for n in nodes if isinstance(n, StatefulNode) for name in n.stores),
         code=code,
         factory=factory,
     )

@@ -10,6 +10,7 @@ from engine.dsl import Pipeline
 from engine.plan.fuse import fuse_subtopology
 from engine.plan.physical import InternalTopic, PhysicalPlan, SubTopology
 from operators import KeyBy, Sink, Source
+from operators.aggregate import StatefulNode
 
 Graph = tuple[Node, ...]
 
@@ -32,8 +33,9 @@ def validate(graph: Graph, pipeline: str) -> Graph:
         if count > 1:
             raise PlanError(f"topic '{topic}' is read by two p.stream(...) calls; "
                             "read it once and reuse the stream")
-    if not any(isinstance(n, Sink | KeyBy) for n in graph):
-        raise PlanError(f"pipeline '{pipeline}' writes nothing: end a stream with .to(topic)")
+    if not any(isinstance(n, Sink | KeyBy | StatefulNode) for n in graph):
+        raise PlanError(f"pipeline '{pipeline}' writes nothing: end a stream with .to(topic) "
+                        "or aggregate it into a table")
     return graph
 
 
@@ -47,6 +49,16 @@ def infer_keys(graph: Graph) -> dict[int, bool]:
         else:
             keyed[node.id] = bool(node.parents) and all(keyed[p] for p in node.parents)
     return keyed
+
+
+def require_keys(graph: Graph, keyed: dict[int, bool]) -> Graph:
+    """Aggregations (and later joins) need keyed inputs."""
+    for node in graph:
+        if isinstance(node, StatefulNode) and not all(keyed[p] for p in node.parents):
+            raise PlanError(
+                f"'{node.name}' ({node.kind}) needs a keyed stream: declare key= on "
+                "p.stream(...) or call key_by(..., name=...) before it")
+    return graph
 
 
 def insert_repartitions(graph: Graph) -> Graph:
@@ -98,7 +110,7 @@ def internal_topics(subs: list[SubTopology]) -> tuple[InternalTopic, ...]:
 def plan(pipeline: Pipeline) -> PhysicalPlan:
     """Compile a pipeline: validate, infer keys, insert repartitions, cut, fuse."""
     graph = validate(tuple(pipeline.nodes), pipeline.name)
-    infer_keys(graph)
+    graph = require_keys(graph, infer_keys(graph))
     graph = insert_repartitions(graph)
     subs = [fuse_subtopology(i, part) for i, part in enumerate(cut_subtopologies(graph))]
     return PhysicalPlan(

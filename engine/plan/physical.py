@@ -15,7 +15,8 @@ DeadHandler = Callable[
     [int, Exception, str, int, int, bytes | None, bytes | None, int, Any], None
 ]
 RunFn = Callable[[list[RecordTuple], int], None]
-ChainFactory = Callable[[list[Buffer], DeadHandler], dict[str, RunFn]]
+MakeProcessor = Callable[[int, Callable[..., None]], Any]
+ChainFactory = Callable[[list[Buffer], DeadHandler, MakeProcessor], dict[str, RunFn]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,7 @@ class SubTopology:
     sources: tuple[str, ...]
     outputs: tuple[tuple[str, str], ...]
     stages: tuple[tuple[str, str], ...]
+    stores: tuple[str, ...]
     code: str
     factory: ChainFactory
 
@@ -64,6 +66,11 @@ class PhysicalPlan:
         """Source topics the pipeline reads that it does not write itself."""
         internal = self.internal_names
         return tuple(t for s in self.subtopologies for t in s.sources if t not in internal)
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """Every state store (= queryable table) name."""
+        return tuple(name for s in self.subtopologies for name in s.stores)
 
     @property
     def sink_topics(self) -> tuple[str, ...]:

@@ -8,16 +8,20 @@ from typing import Any
 import msgspec
 
 from engine.api import Headers, OutRecord, PipelineFailed
+from engine.api.errors import LateRecord
 
 
 @dataclass
 class DeadLetters:
-    """Applies a pipeline's error policy; dead letters are committed with the outputs."""
+    """Applies a pipeline's error policy; dead letters are committed with the outputs.
+    Late records are expected, not errors: they are dead-lettered (reason `late`) even under
+    the `fail` policy, and dropped under `skip`."""
 
     policy: str
     stages: tuple[tuple[str, str], ...]
     records: list[OutRecord]
     count: int = 0
+    late: int = 0
 
     def __call__(self, op: int, exc: Exception, topic: str, partition: int, offset: int,
                  key: bytes | None, raw: bytes | None, ts: int, headers: Any) -> None:
@@ -26,11 +30,15 @@ class DeadLetters:
             kind = "schema"
         error = f"{type(exc).__name__}: {exc}"
         self.count += 1
-        if self.policy == "fail":
+        late = isinstance(exc, LateRecord)
+        if late:
+            kind = "late"
+            self.late += 1
+        if self.policy == "fail" and not late:
             raise PipelineFailed(
                 f"record {topic}[{partition}]@{offset} failed in {kind} stage of "
                 f"'{operator}': {error} (policy 'fail': stopped, nothing after it committed)")
-        if self.policy == "dead-letter":
+        if self.policy != "skip":
             self.records.append((key, raw, ts, dead_letter_headers(
                 kind, operator, error, topic, partition, offset, headers)))
 

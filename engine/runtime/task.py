@@ -1,22 +1,56 @@
-"""A task: one partition of one sub-topology, with its output buffers and positions."""
+"""A task: one partition of one sub-topology, with its output buffers, stores, positions."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from engine.api import OutRecord, TopicPartition
+from engine.api.state import KeyValueStore
 from engine.plan import SubTopology
 from engine.runtime.deadletter import DeadLetters
+from engine.state import Backend, TaskStore
 from engine.transport import RecordTuple
+
+StoreBackends = Callable[[str], Backend]
+StateChanges = list[tuple[str, list[tuple[bytes, bytes | None]]]]
+
+
+class TaskContext:
+    """What a processor of this task may use: its partition and its stores."""
+
+    def __init__(self, partition: int, backends: StoreBackends, namespace: str) -> None:
+        self.partition = partition
+        self.backends = backends
+        self.namespace = namespace
+        self.stores: dict[str, TaskStore] = {}
+
+    def store(self, name: str) -> KeyValueStore:
+        """The task's store `name` (created on first use), kept as `<pipeline>.<name>`."""
+        store = self.stores.get(name)
+        if store is None:
+            qualified = f"{self.namespace}.{name}"
+            store = self.stores[name] = TaskStore(qualified, self.partition,
+                                                  self.backends(qualified))
+        return store
 
 
 class Task:
     """Runs a sub-topology's fused chains over batches of one partition's records."""
 
-    def __init__(self, sub: SubTopology, partition: int, policy: str) -> None:
+    def __init__(self, sub: SubTopology, partition: int, policy: str,
+                 backends: StoreBackends | None = None, namespace: str = "") -> None:
         self.sub = sub
         self.partition = partition
         self.buffers: list[list[OutRecord]] = [[] for _ in sub.outputs]
         self.dead = DeadLetters(policy, sub.stages, [])
-        self.runs = sub.factory(self.buffers, self.dead)
+        self.context = TaskContext(partition, backends or _no_state, namespace)
+        nodes = {n.id: n for n in sub.nodes}
+
+        def make_proc(node_id: int, emit: Callable[..., None]) -> Any:
+            return nodes[node_id].processor(self.context, emit)  # type: ignore[attr-defined]
+
+        self.runs = sub.factory(self.buffers, self.dead, make_proc)
         self.positions: dict[TopicPartition, int] = {}
         self.pending = 0
 
@@ -43,3 +77,12 @@ class Task:
             self.dead.records.clear()
         self.pending = 0
         return outputs
+
+    def flush_state(self) -> StateChanges:
+        """The dirty entries of every store, for the same commit."""
+        return [(store.name, changes) for store in self.context.stores.values()
+                if (changes := store.flush())]
+
+
+def _no_state(name: str) -> Backend:
+    raise RuntimeError(f"store '{name}' used but this run has no state backend")

@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from engine.api import TopicPartition, UnknownTopicError
+from engine.api import ConfigError, TopicPartition, UnknownTopicError
 from engine.plan import PhysicalPlan
 from engine.runtime.commit import commit
 from engine.runtime.stats import RunStats
-from engine.runtime.task import Task
+from engine.runtime.task import StoreBackends, Task
 from engine.transport import Consumer, RecordTuple, Transport
 
 Observer = Callable[[RunStats], None]
@@ -41,9 +41,11 @@ class Worker:
     """Owns the tasks of the partitions assigned to it and commits their work."""
 
     def __init__(self, plan: PhysicalPlan, transport: Transport,
-                 config: WorkerConfig | None = None, observer: Observer | None = None) -> None:
+                 config: WorkerConfig | None = None, observer: Observer | None = None,
+                 backends: StoreBackends | None = None) -> None:
         self.plan = plan
         self.transport = transport
+        self.backends = backends
         self.config = config or WorkerConfig()
         self.observer = observer
         self.on_event: EventSink | None = None
@@ -62,6 +64,11 @@ class Worker:
     # -- start-up ------------------------------------------------------------------------
     async def prepare_topics(self) -> None:
         """Check the source topics; create internal, sink and dead-letter topics."""
+        if self.plan.stores and not (self.transport.supports_state and self.backends):
+            raise ConfigError(
+                f"pipeline '{self.plan.pipeline}' keeps state ({', '.join(self.plan.stores)}); "
+                f"state on the {self.transport.name} log (changelog topics) is not built yet: "
+                "run it on the embedded log")
         existing = await self.transport.topics()
         for topic in self.plan.external_sources:
             if topic not in existing:
@@ -98,7 +105,8 @@ class Worker:
             sub = by_topic[tp[0]]
             task = self.tasks.get((sub.id, tp[1]))
             if task is None:
-                task = self.tasks[(sub.id, tp[1])] = Task(sub, tp[1], self.plan.on_error)
+                task = self.tasks[(sub.id, tp[1])] = Task(
+                    sub, tp[1], self.plan.on_error, self.backends, self.plan.pipeline)
             self.routes[tp] = task
             self.consumer.seek(tp, committed[tp])
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))

@@ -1,6 +1,6 @@
 """State stores: backends (dict, RocksDB column family) and the per-task cached store."""
 
-from engine.state.backend import Backend, DictBackend
+from engine.state.backend import Backend, DictBackend, RocksBackend
 from engine.state.store import TaskStore
 
-__all__ = ["Backend", "DictBackend", "TaskStore"]
+__all__ = ["Backend", "DictBackend", "RocksBackend", "TaskStore"]

@@ -6,6 +6,8 @@ import bisect
 from collections.abc import Iterator
 from typing import Protocol
 
+from rocksdict import Rdict
+
 
 class Backend(Protocol):
     """Committed, ordered bytes of one store (all partitions, keys carry the partition)."""
@@ -18,19 +20,17 @@ class Backend(Protocol):
 
 
 class DictBackend:
-    """An in-memory backend with the same ordering as RocksDB (bytewise)."""
+    """An in-memory backend with the same ordering as RocksDB (bytewise). It may share its
+    dict with the in-memory log, which applies committed changes to it."""
 
-    def __init__(self) -> None:
-        self.data: dict[bytes, bytes] = {}
-        self._sorted: list[bytes] | None = None
+    def __init__(self, data: dict[bytes, bytes] | None = None) -> None:
+        self.data: dict[bytes, bytes] = {} if data is None else data
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
 
     def scan(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
-        if self._sorted is None:
-            self._sorted = sorted(self.data)
-        keys = self._sorted
+        keys = sorted(self.data)
         for i in range(bisect.bisect_left(keys, start), len(keys)):
             key = keys[i]
             if end is not None and key >= end:
@@ -43,4 +43,23 @@ class DictBackend:
                 self.data.pop(key, None)
             else:
                 self.data[key] = value
-        self._sorted = None
+
+
+class RocksBackend:
+    """A store's RocksDB column family (writes go through the log's commit WriteBatch)."""
+
+    def __init__(self, family: Rdict) -> None:
+        self.family = family
+
+    def get(self, key: bytes) -> bytes | None:
+        value = self.family.get(key)
+        return None if value is None else bytes(value)
+
+    def scan(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self.family.items(from_key=start):
+            if not isinstance(key, bytes) or (end is not None and key >= end):
+                return
+            yield key, bytes(value)
+
+    def apply(self, changes: list[tuple[bytes, bytes | None]]) -> None:
+        raise RuntimeError("RocksDB stores are written by the log's atomic commit")

@@ -21,6 +21,7 @@ class CommitBatch:
 
     outputs: list[tuple[str, list[OutRecord]]] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
+    state: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
 
     @property
     def record_count(self) -> int:
@@ -71,6 +72,7 @@ class Transport(Protocol):
 
     name: str
     exactly_once: bool
+    supports_state: bool
 
     async def create_topic(self, topic: str, partitions: int) -> None: ...
 

@@ -14,13 +14,14 @@ import os
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import msgspec
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from engine.api import TransportError
 from engine.transport.base import RecordTuple
-from engine.transport.local import Append, LocalLog, TopicMeta
+from engine.transport.local import Append, LocalLog, StateChanges, TopicMeta
 
 _pack = msgspec.msgpack.encode
 _unpack = msgspec.msgpack.decode
@@ -64,7 +65,21 @@ class EmbeddedLog(LocalLog):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.read_only = read_only
         self.db = _open(path, read_only)
+        self._families: dict[str, tuple[Rdict, Any]] = {}
         self._load()
+
+    def column_family(self, store: str) -> Rdict:
+        """The RocksDB column family holding `store` (created when missing)."""
+        found = self._families.get(store)
+        if found is None:
+            if store in Rdict.list_cf(str(self.data_dir / "log")):
+                view = self.db.get_column_family(store)
+            elif self.read_only:
+                raise TransportError(f"no store '{store}' in '{self.data_dir}'")
+            else:
+                view = self.db.create_column_family(store, Options(raw_mode=True))
+            found = self._families[store] = (view, self.db.get_column_family_handle(store))
+        return found[0]
 
     def _scan(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(key without prefix, value) of every key starting with `prefix`."""
@@ -88,7 +103,8 @@ class EmbeddedLog(LocalLog):
                 self.offsets[(group.decode(), topic, _int(tp[4:8]))] = _int(value)
 
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
-               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta]) -> None:
+               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
+               state: StateChanges) -> None:
         if self.read_only:
             raise TransportError(f"data dir '{self.data_dir}' is open read-only")
         batch = WriteBatch(raw_mode=True)
@@ -106,6 +122,14 @@ class EmbeddedLog(LocalLog):
             put(b"O" + group.encode() + b"\0" + _tp(tid, p), position.to_bytes(8, "big"))
         for topic, meta in new_topics.items():
             put(b"T" + topic.encode(), _pack((meta.id, meta.partitions)))
+        for store, changes in state:
+            self.column_family(store)
+            handle = self._families[store][1]
+            for key, value in changes:
+                if value is None:
+                    batch.delete(key, handle)
+                else:
+                    put(key, value, handle)
         self.db.write(batch)
 
     def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
@@ -121,5 +145,8 @@ class EmbeddedLog(LocalLog):
         return out
 
     async def close(self) -> None:
-        """Flush and close the database."""
+        """Flush and close the database (column family views first, or the lock stays)."""
+        for view, _ in self._families.values():
+            view.close()
+        self._families.clear()
         self.db.close()

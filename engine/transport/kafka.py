@@ -29,6 +29,7 @@ class KafkaTransport:
 
     name = "kafka"
     exactly_once = False
+    supports_state = False
 
     def __init__(self, bootstrap: str, connect_timeout_s: float = 10.0,
                  session_timeout_ms: int = 6_000) -> None:

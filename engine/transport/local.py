@@ -19,6 +19,7 @@ from engine.transport.base import (
 from engine.transport.partitioner import Partitioner
 
 Append = tuple[int, int, int, OutRecord]  # topic id, partition, offset, record
+StateChanges = list[tuple[str, list[tuple[bytes, bytes | None]]]]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class LocalLog:
 
     name = "embedded"
     exactly_once = True
+    supports_state = True
 
     def __init__(self) -> None:
         self.meta: dict[str, TopicMeta] = {}
@@ -43,7 +45,8 @@ class LocalLog:
 
     # -- storage hooks -------------------------------------------------------------------
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
-               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta]) -> None:
+               offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
+               state: StateChanges) -> None:
         raise NotImplementedError
 
     def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
@@ -67,7 +70,7 @@ class LocalLog:
                                   f"partitions, not {partitions}")
             return
         meta = TopicMeta(max((m.id for m in self.meta.values()), default=0) + 1, partitions)
-        self._store(iter(()), {}, {}, {topic: meta})
+        self._store(iter(()), {}, {}, {topic: meta}, [])
         self.meta[topic] = meta
 
     async def topics(self) -> dict[str, int]:
@@ -134,7 +137,7 @@ class LocalLog:
         offsets = {(group, t, p): off for (t, p), off in batch.positions.items()}
         for topic, _ in batch.outputs:
             self._meta(topic)
-        self._store(self._appends(batch.outputs, ends), ends, offsets, {})
+        self._store(self._appends(batch.outputs, ends), ends, offsets, {}, batch.state)
         self.ends.update(ends)
         self.offsets.update(offsets)
 

@@ -1,0 +1,143 @@
+"""Aggregations and tables in the DSL: keyed streams aggregate into queryable tables."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from engine.api import aggregators as agg
+from engine.api.aggregators import Aggregator, Field
+from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
+from operators.aggregate import Aggregate, TableFilter, TableMap, WindowAggregate
+
+if TYPE_CHECKING:
+    from engine.dsl.pipeline import Pipeline, Stream
+
+EMIT_MODES = ("updates", "final")
+DAY = 86_400_000
+
+
+class Aggregations:
+    """count/sum/min/max/mean/collect/reduce/aggregate for keyed and windowed streams."""
+
+    pipeline: Pipeline
+    node_id: int
+
+    def aggregate(self, aggregator: Aggregator, name: str) -> Table:
+        """Aggregate with a custom (or built-in) Aggregator into the table `name`."""
+        if not isinstance(aggregator, Aggregator):
+            raise TypeError("aggregate() takes an Aggregator (see engine.aggregators)")
+        from engine.dsl.pipeline import check_name
+
+        check_name(name, "aggregate", required=True)
+        return self._aggregate(aggregator, name)
+
+    def _aggregate(self, aggregator: Aggregator, name: str) -> Table:
+        stream = self.pipeline._add(Aggregate, (self.node_id,), name, aggregator=aggregator)
+        return Table(self.pipeline, stream.node_id)
+
+    def count(self, name: str) -> Table:
+        """Records per key."""
+        return self.aggregate(agg.count(), name)
+
+    def sum(self, field: Field = None, *, name: str) -> Table:
+        """Sum of a field (name or function) per key."""
+        return self.aggregate(agg.sum_of(field), name)
+
+    def min(self, field: Field = None, *, name: str) -> Table:
+        """Smallest value of a field per key."""
+        return self.aggregate(agg.min_of(field), name)
+
+    def max(self, field: Field = None, *, name: str) -> Table:
+        """Largest value of a field per key."""
+        return self.aggregate(agg.max_of(field), name)
+
+    def mean(self, field: Field = None, *, name: str) -> Table:
+        """Mean of a field per key."""
+        return self.aggregate(agg.mean_of(field), name)
+
+    def collect(self, field: Field = None, *, name: str) -> Table:
+        """Every value (of a field) per key, in arrival order."""
+        return self.aggregate(agg.collect(field), name)
+
+    def reduce(self, fn: Callable[[Any, Any], Any], *, name: str) -> Table:
+        """fn(previous, value) folded per key."""
+        if not callable(fn):
+            raise TypeError("reduce() expects a callable")
+        return self.aggregate(agg.reduce(fn), name)
+
+
+@dataclass(frozen=True)
+class WindowedStream(Aggregations):
+    """A keyed stream cut into windows; its aggregations are windowed tables."""
+
+    pipeline: Pipeline
+    node_id: int
+    windows: WindowSpec
+    grace: int
+    emit: str
+    retention: int
+
+    def _aggregate(self, aggregator: Aggregator, name: str) -> Table:
+        if not isinstance(self.windows, TimeWindows):
+            raise NotImplementedError(f"{self.windows.kind} windows are not built yet")
+        stream = self.pipeline._add(
+            WindowAggregate, (self.node_id,), name, aggregator=aggregator,
+            windows=self.windows, grace=self.grace, emit_mode=self.emit,
+            retention=self.retention)
+        return Table(self.pipeline, stream.node_id, windowed=True)
+
+
+def windowed(stream: Stream, windows: WindowSpec, grace: int, emit: str,
+             retention: int | None) -> WindowedStream:
+    """Validate window arguments and build the WindowedStream."""
+    if not isinstance(windows, TimeWindows | SessionWindows | SlidingWindows):
+        raise TypeError("window() takes windows.tumbling/hopping/session/sliding(...)")
+    if not isinstance(grace, int) or grace < 0:
+        raise ValueError(f"grace must be >= 0 ms, got {grace!r}")
+    if emit not in EMIT_MODES:
+        raise ValueError(f"emit must be one of {EMIT_MODES}, got {emit!r}")
+    size = getattr(windows, "size", 0) or getattr(windows, "gap", 0)
+    keep = max(size + grace, DAY) if retention is None else retention
+    if keep < size + grace:
+        raise ValueError(f"retention ({keep} ms) must cover size + grace ({size + grace} ms)")
+    return WindowedStream(stream.pipeline, stream.node_id, windows, grace, emit, keep)
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table: the latest value per key (or per key and window). Queryable by its name."""
+
+    pipeline: Pipeline
+    node_id: int
+    windowed: bool = False
+
+    @property
+    def name(self) -> str:
+        """The table's (store's) name."""
+        return self.pipeline.nodes[self.node_id].name
+
+    def to_stream(self) -> Stream:
+        """The table's changes as a stream."""
+        from engine.dsl.pipeline import Stream
+
+        return Stream(self.pipeline, self.node_id)
+
+    def map_values(self, fn: Callable[[Any], Any], name: str | None = None) -> Table:
+        """A table of fn(value) per key; deletes stay deletes."""
+        if not callable(fn):
+            raise TypeError("map_values() expects a callable")
+        node = self.pipeline._add(TableMap, (self.node_id,), name, fn=fn)
+        return Table(self.pipeline, node.node_id, self.windowed)
+
+    def filter(self, fn: Callable[[Any], Any], name: str | None = None) -> Table:
+        """A table of the rows fn accepts; a row it rejects is deleted downstream."""
+        if not callable(fn):
+            raise TypeError("filter() expects a callable")
+        node = self.pipeline._add(TableFilter, (self.node_id,), name, fn=fn)
+        return Table(self.pipeline, node.node_id, self.windowed)
+
+    def to(self, topic: str, name: str | None = None) -> None:
+        """Write the table's changes (None = delete) to `topic`."""
+        self.to_stream().to(topic, name)

@@ -1,0 +1,140 @@
+"""Aggregations and time windows against a brute-force batch reference.
+
+Semantics (Kafka Streams): each task's windowed processor has a stream time, the largest
+event time it has seen so far; window [s, s+size) accepts a record while stream time <
+end + grace; a record whose windows have all closed is late (dead-lettered, reason `late`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import Pipeline
+from engine.api import windows
+from engine.testing import TestDriver
+from engine.transport import partition_for
+
+Rec = tuple[str, int, int]  # key, event time, price
+
+records_st = st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 120),
+                                st.integers(1, 9)), max_size=40)
+
+
+def _windows(ts: int, size: int, advance: int) -> list[tuple[int, int]]:
+    """Every [s, s+size) with s a multiple of advance that contains ts (brute force)."""
+    return [(s, s + size) for s in range(0, ts + 1) if s % advance == 0 and s <= ts < s + size]
+
+
+def reference(recs: list[Rec], partitions: int, size: int, advance: int, grace: int
+              ) -> tuple[dict[tuple[str, int], list[int]], set[int], dict[int, int]]:
+    """Running sums per (key, window start) in arrival order, late record indexes, and the
+    final stream time per partition."""
+    stream_time: dict[int, int] = {}
+    sums: dict[tuple[str, int], list[int]] = defaultdict(list)
+    late: set[int] = set()
+    for i, (key, ts, price) in enumerate(recs):
+        p = partition_for(key.encode(), partitions)
+        now = stream_time[p] = max(stream_time.get(p, ts), ts)
+        accepted = [(s, e) for s, e in _windows(ts, size, advance) if now < e + grace]
+        if not accepted:
+            late.add(i)
+        for s, _ in accepted:
+            previous = sums[(key, s)][-1] if sums[(key, s)] else 0
+            sums[(key, s)].append(previous + price)
+    return sums, late, stream_time
+
+
+def _run(recs: list[Rec], partitions: int, spec: windows.TimeWindows, grace: int,
+         emit: str) -> TestDriver:
+    p = Pipeline("w")
+    (p.stream("buys", key="k", time="ts")
+      .window(spec, grace=grace, emit=emit)
+      .sum("price", name="revenue")
+      .to("out"))
+    d = TestDriver(p, partitions=partitions)
+    for key, ts, price in recs:
+        d.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
+    return d
+
+
+@settings(max_examples=60, deadline=None)
+@given(recs=records_st, partitions=st.integers(1, 8), size=st.sampled_from([5, 10, 12]),
+       hops=st.sampled_from([1, 2, 3]), grace=st.sampled_from([0, 3, 25]))
+def test_updates_emit_every_running_value(recs: list[Rec], partitions: int, size: int,
+                                          hops: int, grace: int) -> None:
+    advance = size // hops if size % hops == 0 else size
+    d = _run(recs, partitions, windows.TimeWindows(size, advance), grace, "updates")
+    sums, late, _ = reference(recs, partitions, size, advance, grace)
+    got: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for out in d.read("out"):
+        v: Any = out.value
+        assert v["end"] - v["start"] == size and out.key == v["key"]
+        got[(v["key"], v["start"])].append(v["value"])
+    assert dict(got) == dict(sums)
+    dead = d.dead_letters()
+    assert {x.offset for x in dead if x.stage == "late"} == {
+        _offset(recs, i, partitions) for i in late}
+
+
+@settings(max_examples=60, deadline=None)
+@given(recs=records_st, partitions=st.integers(1, 8), size=st.sampled_from([5, 10]),
+       grace=st.sampled_from([0, 4, 30]))
+def test_final_emits_each_closed_window_once(recs: list[Rec], partitions: int, size: int,
+                                             grace: int) -> None:
+    d = _run(recs, partitions, windows.tumbling(ms=size), grace, "final")
+    sums, _, stream_time = reference(recs, partitions, size, size, grace)
+    expected = {(key, s): values[-1] for (key, s), values in sums.items()
+                if stream_time[partition_for(key.encode(), partitions)] >= s + size + grace}
+    got = [(o.value["key"], o.value["start"], o.value["value"]) for o in d.read("out")]
+    assert len(got) == len({(k, s) for k, s, _ in got}), "a window was emitted twice"
+    assert {(k, s): v for k, s, v in got} == expected
+
+
+def _offset(recs: list[Rec], index: int, partitions: int) -> int:
+    """Offset of record `index` in its partition (records are piped one by one)."""
+    p = partition_for(recs[index][0].encode(), partitions)
+    return sum(1 for key, _, _ in recs[:index] if partition_for(key.encode(), partitions) == p)
+
+
+@settings(max_examples=40, deadline=None)
+@given(values=st.lists(st.tuples(st.sampled_from("xyz"), st.integers(-5, 5)), max_size=30),
+       partitions=st.integers(1, 4))
+def test_key_aggregations_match_reference(values: list[tuple[str, int]],
+                                          partitions: int) -> None:
+    p = Pipeline("a")
+    s = p.stream("in", key="k")
+    s.count(name="n").to("n")
+    s.sum("x", name="total").to("total")
+    s.min("x", name="lo").to("lo")
+    s.max("x", name="hi").to("hi")
+    s.mean("x", name="avg").to("avg")
+    s.collect("x", name="all").to("all")
+    s.reduce(lambda a, b: {"k": a["k"], "x": a["x"] * 10 + b["x"]}, name="folded") \
+        .map_values(lambda v: v["x"]).to("folded")
+    d = TestDriver(p, partitions=partitions)
+    for key, x in values:
+        d.pipe("in", {"k": key, "x": x}, key=key)
+    groups: dict[str, list[int]] = defaultdict(list)
+    for key, x in values:
+        groups[key].append(x)
+
+    def last(topic: str) -> dict[str, Any]:
+        return {o.key: o.value for o in d.read(topic)}
+
+    def fold(xs: list[int]) -> int:
+        acc = xs[0]
+        for x in xs[1:]:
+            acc = acc * 10 + x
+        return acc
+
+    assert last("n") == {k: len(xs) for k, xs in groups.items()}
+    assert last("total") == {k: sum(xs) for k, xs in groups.items()}
+    assert last("lo") == {k: min(xs) for k, xs in groups.items()}
+    assert last("hi") == {k: max(xs) for k, xs in groups.items()}
+    assert last("avg") == {k: sum(xs) / len(xs) for k, xs in groups.items()}
+    assert last("all") == groups
+    assert last("folded") == {k: fold(xs) for k, xs in groups.items()}
