@@ -1,10 +1,13 @@
 """Shoal: stateful stream processing for Python.
 
-Public API: `Pipeline` (build a pipeline), `plan` (compile it), `ShoalError` and its kin.
+Public API: `Pipeline` (build a pipeline), `windows` and `aggregators` (for tables),
+`plan` (compile it), `ShoalError` and its kin.
 """
 
-from engine.api import ConfigError, PipelineFailed, PlanError, ShoalError
-from engine.dsl import Pipeline, Stream
+from engine.api import ConfigError, PipelineFailed, PlanError, ShoalError, aggregators, windows
+from engine.api.processor import WindowResult
+from engine.dsl import Pipeline, Stream, Table
 from engine.plan import plan
 
-__all__ = ["ConfigError", "Pipeline", "PipelineFailed", "PlanError", "ShoalError", "Stream", "plan"]
+__all__ = ["ConfigError", "Pipeline", "PipelineFailed", "PlanError", "ShoalError", "Stream",
+           "Table", "WindowResult", "aggregators", "plan", "windows"]

@@ -1,5 +1,6 @@
 """Shoal's public contracts: records, errors, serde and the node/codegen protocol."""
 
+from engine.api import aggregators, windows
 from engine.api.codegen import CodeWriter, FuseContext
 from engine.api.errors import (
     ConfigError,
@@ -26,5 +27,7 @@ __all__ = [
     "TopicPartition",
     "TransportError",
     "UnknownTopicError",
+    "aggregators",
     "callable_name",
+    "windows",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -99,6 +100,46 @@ def test_stop_event_commits_and_returns(tmp_path: Path) -> None:
         stats = await asyncio.wait_for(task, 5)
         assert stats.records_in == 100
         assert await _out(log) == [i for i in range(100) if i % 2 == 0]
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+def test_window_state_survives_restart_on_the_embedded_log(tmp_path: Path) -> None:
+    from engine import windows
+    from engine.state import RocksBackend
+
+    def pipeline() -> Pipeline:
+        p = Pipeline("s")
+        (p.stream("in", key="k", time="ts").window(windows.tumbling(ms=100), emit="final")
+          .count(name="per-100ms").to_stream().map(lambda r: [r.key, r.start, r.value])
+          .to("counts"))
+        return p
+
+    async def run_once(log: EmbeddedLog) -> None:
+        backends = lambda name: RocksBackend(log.column_family(name))  # noqa: E731
+        await Worker(plan(pipeline()), log, WorkerConfig(until_caught_up=True),
+                     backends=backends).run()
+
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("in", 2)
+        rows = [(f"k{i % 3}", i * 10) for i in range(30)]  # times 0..290
+        await log.produce("in", [(k.encode(), b'{"k": "%s", "ts": %d}' % (k.encode(), t), t,
+                                  None) for k, t in rows[:15]])
+        await run_once(log)
+        await log.close()
+        log = EmbeddedLog(tmp_path)  # a restart: windows still open must continue
+        await log.produce("in", [(k.encode(), b'{"k": "%s", "ts": %d}' % (k.encode(), t), t,
+                                  None) for k, t in rows[15:]])
+        await run_once(log)
+        got = set()
+        for p, end in enumerate(await log.end_offsets("counts")):
+            got |= {tuple(json.loads(r[2])) for r in await log.read(("counts", p), 0, end)}
+        # windows [0,100) and [100,200) closed (stream time 290); [200,300) still open
+        expected = {(k, s, sum(1 for kk, t in rows if kk == k and s <= t < s + 100))
+                    for k in ("k0", "k1", "k2") for s in (0, 100)}
+        assert got == expected
         await log.close()
 
     asyncio.run(scenario())
