@@ -211,6 +211,33 @@ def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
 
 @cli.command()
 @click.argument("app")
+@click.argument("table")
+@click.argument("key", required=False)
+@click.option("--prefix", default=None, help="only keys starting with this")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most N rows")
+@click.option("--data-dir", default=None, metavar="DIR", help="embedded log directory")
+def query(app: str, table: str, key: str | None, prefix: str | None, limit: int | None,
+          data_dir: str | None) -> None:
+    """Print TABLE of APP as JSON lines: one KEY, or all rows (from the committed state)."""
+    from engine.app import App
+
+    with App(load_pipeline(app), data_dir, read_only=True) as opened:
+        view = opened.table(table)
+        if key is not None and view.windowed:
+            rows: list[Any] = [{"key": key, "window": w} for w in view.windows(key)]
+        elif key is not None:
+            value = view.get(key)
+            if value is None:
+                raise ConfigError(f"no key '{key}' in table '{table}'")
+            rows = [{"key": key, "value": value}]
+        else:
+            rows = [{"key": k, "value": v} for k, v in view.items(prefix=prefix, limit=limit)]
+        for row in rows:
+            click.echo(msgspec.json.encode(row).decode())
+
+
+@cli.command()
+@click.argument("app")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
               show_default=True)
 def describe(app: str, fmt: str) -> None:

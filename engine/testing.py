@@ -21,6 +21,7 @@ from engine.api import Headers
 from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.plan import plan
+from engine.query import TableView, table_views, unknown_table
 from engine.runtime import Worker, run_sync
 from engine.state import DictBackend
 from engine.transport import MemoryLog
@@ -126,6 +127,14 @@ class TestDriver:
     def values(self, topic: str) -> list[Any]:
         """The decoded values of `topic`."""
         return [o.value for o in self.read(topic)]
+
+    def table(self, name: str) -> TableView:
+        """The table `name` as committed so far: get(key), items(...), windows(key, ...)."""
+        counts = run_sync(self.log.topics())
+        views = table_views(self.plan, counts, lambda q: DictBackend(self.log.state_dict(q)))
+        if name not in views:
+            raise unknown_table(name, views)
+        return views[name]
 
     def dead_letters(self) -> list[DeadLetter]:
         """Records of the pipeline's dead-letter topic with their reasons."""

@@ -31,6 +31,20 @@ class StatefulNode(Node):
         """Build this node's processor for one task."""
         raise NotImplementedError
 
+    @property
+    def windowed(self) -> bool:
+        """True when the store's keys are (key, window start)."""
+        return False
+
+    @property
+    def window_size(self) -> int:
+        """Size of each window in ms (0: not windowed)."""
+        return 0
+
+    def table_value(self, stored: Any) -> Any:
+        """The table's value for a stored entry (None: not a row, e.g. bookkeeping)."""
+        return stored
+
     def fuse(self, ctx: FuseContext, var: str) -> str:
         ctx.stage("operator", self.name)
         ctx.w.line(f"proc_{self.id}(k, {var}, ts)")
@@ -48,6 +62,9 @@ class Aggregate(StatefulNode):
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return KeyAggregator(ctx.store(self.name), self.aggregator, emit)
+
+    def table_value(self, stored: Any) -> Any:
+        return self.aggregator.result(stored)
 
 
 class KeyAggregator:
@@ -82,6 +99,18 @@ class WindowAggregate(StatefulNode):
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return WindowAggregator(ctx.store(self.name), self, emit)
+
+    @property
+    def windowed(self) -> bool:
+        return True
+
+    @property
+    def window_size(self) -> int:
+        """Size of each window in ms."""
+        return self.windows.size
+
+    def table_value(self, stored: Any) -> Any:
+        return self.aggregator.result(stored[0])
 
 
 class WindowAggregator:

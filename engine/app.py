@@ -1,0 +1,59 @@
+"""App: a pipeline bound to its log, for Python users: run it, then query its tables.
+
+    app = App(p, data_dir=".shoal")
+    app.run(until_caught_up=True)
+    app.table("revenue-per-minute").windows("p1")
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from engine.dsl import Pipeline
+from engine.plan import PhysicalPlan, plan
+from engine.query import TableView, table_views, unknown_table
+from engine.runtime import RunStats, Worker, WorkerConfig
+from engine.state import RocksBackend
+from engine.transport import EmbeddedLog, data_dir
+
+
+class App:
+    """A pipeline and the embedded log it runs on (read-only to query a running job)."""
+
+    def __init__(self, pipeline: Pipeline | PhysicalPlan, data_dir_path: str | None = None,
+                 read_only: bool = False) -> None:
+        self.plan = pipeline if isinstance(pipeline, PhysicalPlan) else plan(pipeline)
+        self.log = EmbeddedLog(data_dir(data_dir_path), read_only=read_only)
+
+    def backend(self, name: str) -> RocksBackend:
+        """The RocksDB backend of store `name` (qualified `<pipeline>.<store>`)."""
+        return RocksBackend(self.log.column_family(name))
+
+    def run(self, until_caught_up: bool = True, **config: Any) -> RunStats:
+        """Run the pipeline on this log (to the end of its input by default)."""
+        worker = Worker(self.plan, self.log, WorkerConfig(until_caught_up=until_caught_up,
+                                                          **config), backends=self.backend)
+        return asyncio.run(worker.run())
+
+    def tables(self) -> dict[str, TableView]:
+        """A view of every table of the pipeline."""
+        counts = {name: m.partitions for name, m in self.log.meta.items()}
+        return table_views(self.plan, counts, self.backend)
+
+    def table(self, name: str) -> TableView:
+        """The table `name`: get(key), items(...), windows(key, ...)."""
+        views = self.tables()
+        if name not in views:
+            raise unknown_table(name, views)
+        return views[name]
+
+    def close(self) -> None:
+        """Close the log."""
+        asyncio.run(self.log.close())
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

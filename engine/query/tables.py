@@ -1,0 +1,105 @@
+"""Read-only views of materialized tables (committed state), for Python, CLI and HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from engine.api import ConfigError
+from engine.api.processor import WindowResult
+from engine.api.serde import key_from_bytes, key_to_bytes
+from engine.api.state import prefix_end, split_window_key, window_key
+from engine.plan import PhysicalPlan
+from engine.state import Backend, TaskStore
+from engine.transport.partitioner import partition_for
+from operators.aggregate import STREAM_TIME, StatefulNode
+
+Row = tuple[str | None, Any]
+
+
+@dataclass
+class TableView:
+    """One table across all its partitions. Keys are str/bytes/int as in the pipeline."""
+
+    node: StatefulNode
+    partitions: int
+    backend: Backend
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self.node.name
+
+    @property
+    def windowed(self) -> bool:
+        """True for windowed tables (use `windows`)."""
+        return self.node.windowed
+
+    def _store(self, partition: int) -> TaskStore:
+        return TaskStore(self.name, partition, self.backend, cache_limit=0)
+
+    def get(self, key: Any) -> Any | None:
+        """The value of `key`, or None."""
+        if self.windowed:
+            raise TypeError(f"table '{self.name}' is windowed: use windows(key, ...)")
+        raw = key_to_bytes(key)
+        assert raw is not None
+        stored = self._store(partition_for(raw, self.partitions)).get(raw)
+        return None if stored is None else self.node.table_value(stored)
+
+    def _entries(self) -> Iterator[tuple[bytes, Any]]:
+        for partition in range(self.partitions):
+            yield from self._store(partition).items(None, STREAM_TIME)
+
+    def items(self, prefix: str | None = None, start: str | None = None,
+              end: str | None = None, limit: int | None = None) -> list[Row]:
+        """Rows in key order (windowed tables: one row per key and window), filtered by key
+        prefix and [start, end) key range."""
+        rows: list[tuple[str, int, Any]] = []
+        for raw, stored in self._entries():
+            key, window = (split_window_key(raw) if self.windowed else (raw, 0))
+            text = key_from_bytes(key) or ""
+            if ((prefix is not None and not text.startswith(prefix))
+                    or (start is not None and text < start) or (end is not None and text >= end)):
+                continue
+            value = self.node.table_value(stored)
+            if self.windowed:
+                value = WindowResult(text, window, window + self.node.window_size, value)
+            rows.append((text, window, value))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return [(k, v) for k, _, v in rows[:limit]]
+
+    def windows(self, key: Any, start: int | None = None, end: int | None = None
+                ) -> list[WindowResult]:
+        """The windows of `key` whose start is in [start, end), oldest first."""
+        if not self.windowed:
+            raise TypeError(f"table '{self.name}' is not windowed: use get(key)")
+        raw = key_to_bytes(key)
+        assert raw is not None
+        lo = window_key(raw, start if start is not None else -(1 << 62))
+        hi = window_key(raw, end) if end is not None else prefix_end(window_key(raw, 0)[:-8])
+        size = self.node.window_size
+        store = self._store(partition_for(raw, self.partitions))
+        return [WindowResult(key_from_bytes(raw), split_window_key(wk)[1],
+                             split_window_key(wk)[1] + size, self.node.table_value(stored))
+                for wk, stored in store.items(lo, hi)]
+
+
+def table_views(plan: PhysicalPlan, partitions: dict[str, int],
+                backend: Callable[[str], Backend]) -> dict[str, TableView]:
+    """A view per table of `plan`. partitions: topic -> partition count (task counts)."""
+    views = {}
+    for sub in plan.subtopologies:
+        count = max((partitions.get(t, 0) for t in sub.sources), default=0)
+        for node in sub.nodes:
+            if isinstance(node, StatefulNode):
+                views[node.name] = TableView(node, count,
+                                             backend(f"{plan.pipeline}.{node.name}"))
+    return views
+
+
+def unknown_table(name: str, views: dict[str, TableView]) -> ConfigError:
+    """The error for a table name that does not exist."""
+    known = ", ".join(sorted(views)) or "none"
+    return ConfigError(f"no table '{name}' (tables: {known})")
