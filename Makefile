@@ -19,12 +19,19 @@ demo: $(STAMP)
 	rm -rf $(DEMO_DIR)
 	$(BIN)/python -m apps.generate --count 20000 --out $(DEMO_DIR)/orders.jsonl
 	$(BIN)/shoal produce orders $(DEMO_DIR)/orders.jsonl --data-dir $(DEMO_DIR) --key order_id --partitions 4
+	$(BIN)/python -m apps.generate --kind stock --count 5000 --out $(DEMO_DIR)/stock.jsonl
+	$(BIN)/shoal produce stock $(DEMO_DIR)/stock.jsonl --data-dir $(DEMO_DIR) --key sku --partitions 4
 	$(BIN)/shoal run apps/orders.py --until-caught-up --data-dir $(DEMO_DIR)
+	$(BIN)/shoal run apps/shop_tables.py --until-caught-up --data-dir $(DEMO_DIR)
 	$(BIN)/shoal topics --data-dir $(DEMO_DIR)
 	@for t in orders.large orders.domestic orders.international orders.dlq; do \
 	  echo "--- last 2 records of $$t"; \
 	  $(BIN)/shoal tail $$t -n 2 --data-dir $(DEMO_DIR); \
 	done
+	@echo "--- query: revenue of sku-007 per minute (first 3 windows)"
+	@$(BIN)/shoal query apps/shop_tables.py revenue-per-minute sku-007 --data-dir $(DEMO_DIR) | head -3
+	@echo "--- query: inventory, first 5 products"
+	$(BIN)/shoal query apps/shop_tables.py inventory --limit 5 --data-dir $(DEMO_DIR)
 
 lint: $(STAMP)
 	$(BIN)/ruff check engine operators apps tests benchmarks

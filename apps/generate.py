@@ -1,6 +1,7 @@
-"""Generate sample shop orders as JSON lines, with a few bad records mixed in.
+"""Generate sample shop events as JSON lines (orders have a few bad records mixed in).
 
     python -m apps.generate --count 20000 --out orders.jsonl [--seed 7] [--bad-every 100]
+    python -m apps.generate --kind stock --count 5000 --out stock.jsonl
 """
 
 from __future__ import annotations
@@ -51,19 +52,31 @@ def orders(count: int, seed: int = 7, bad_every: int = 100) -> Iterator[str]:
         yield _broken(rng, order) if bad else json.dumps(order)
 
 
+def stock(count: int, seed: int = 11) -> Iterator[str]:
+    """`count` stock changes: deliveries (+) and picks (-) per product and warehouse."""
+    rng = random.Random(seed)
+    for i in range(count):
+        delta = rng.choice([20, 50, 100]) if rng.random() < 0.2 else -rng.randrange(1, 6)
+        yield json.dumps({"sku": rng.choice(PRODUCTS), "warehouse": rng.choice(["ber", "ham"]),
+                          "delta": delta, "ts": BASE_TS + i * 200})
+
+
 def main() -> None:
     """Write the sample file."""
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--kind", choices=["orders", "stock"], default="orders")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--bad-every", type=int, default=100)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
+    lines = (orders(args.count, args.seed, args.bad_every) if args.kind == "orders"
+             else stock(args.count, args.seed))
     with args.out.open("w") as out:
-        for line in orders(args.count, args.seed, args.bad_every):
+        for line in lines:
             out.write(line + "\n")
-    print(f"wrote {args.count:,} orders to {args.out}")
+    print(f"wrote {args.count:,} {args.kind} events to {args.out}")
 
 
 if __name__ == "__main__":

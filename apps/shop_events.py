@@ -35,3 +35,12 @@ class PricedOrder(msgspec.Struct, frozen=True):
 HOME_COUNTRY = "DE"
 VAT_RATES = {"DE": 0.19, "FR": 0.20, "NL": 0.21, "IT": 0.22, "ES": 0.21, "US": 0.0, "JP": 0.10}
 REGIONS = {"DE": "EU", "FR": "EU", "NL": "EU", "IT": "EU", "ES": "EU", "US": "NA", "JP": "APAC"}
+
+
+class StockChange(msgspec.Struct, frozen=True):
+    """Units of a product received (positive) or picked (negative) at a warehouse."""
+
+    sku: str
+    warehouse: str
+    delta: int
+    ts: int

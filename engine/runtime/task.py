@@ -1,4 +1,4 @@
-"""A task: one partition of one sub-topology, with its output buffers, stores, positions."""
+"""A task: one partition of one sub-topology, with its stores and input positions."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 from engine.api import OutRecord, TopicPartition
 from engine.api.state import KeyValueStore
 from engine.plan import SubTopology
+from engine.runtime.buffers import OutputBuffers
 from engine.runtime.deadletter import DeadLetters
 from engine.state import Backend, TaskStore
 from engine.transport import RecordTuple
@@ -38,12 +39,13 @@ class TaskContext:
 class Task:
     """Runs a sub-topology's fused chains over batches of one partition's records."""
 
-    def __init__(self, sub: SubTopology, partition: int, policy: str,
-                 backends: StoreBackends | None = None, namespace: str = "") -> None:
+    def __init__(self, sub: SubTopology, partition: int, policy: str, outputs: OutputBuffers,
+                 dead_letter_topic: str, backends: StoreBackends | None = None,
+                 namespace: str = "") -> None:
         self.sub = sub
         self.partition = partition
-        self.buffers: list[list[OutRecord]] = [[] for _ in sub.outputs]
-        self.dead = DeadLetters(policy, sub.stages, [])
+        self.buffers: list[list[OutRecord]] = [outputs.get(t) for t, _ in sub.outputs]
+        self.dead = DeadLetters(policy, sub.stages, outputs.get(dead_letter_topic))
         self.context = TaskContext(partition, backends or _no_state, namespace)
         nodes = {n.id: n for n in sub.nodes}
 
@@ -64,19 +66,6 @@ class Task:
         self.runs[tp[0]](records, tp[1])
         self.positions[tp] = records[-1][0] + 1
         self.pending += len(records)
-
-    def drain(self, dead_letter_topic: str) -> list[tuple[str, list[OutRecord]]]:
-        """Take the buffered outputs (and dead letters) for a commit."""
-        outputs: list[tuple[str, list[OutRecord]]] = []
-        for (topic, _), buf in zip(self.sub.outputs, self.buffers, strict=True):
-            if buf:
-                outputs.append((topic, buf[:]))
-                buf.clear()
-        if self.dead.records:
-            outputs.append((dead_letter_topic, self.dead.records[:]))
-            self.dead.records.clear()
-        self.pending = 0
-        return outputs
 
     def flush_state(self) -> StateChanges:
         """The dirty entries of every store, for the same commit."""

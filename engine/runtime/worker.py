@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from engine.api import ConfigError, TopicPartition, UnknownTopicError
 from engine.plan import PhysicalPlan
+from engine.runtime.buffers import OutputBuffers
 from engine.runtime.commit import commit
 from engine.runtime.stats import RunStats
 from engine.runtime.task import StoreBackends, Task
@@ -30,7 +31,7 @@ def describe_partitions(partitions: list[TopicPartition]) -> str:
 class WorkerConfig:
     """How a worker batches, commits and stops."""
 
-    max_poll_records: int = 5_000
+    max_poll_records: int = 1_000
     commit_interval_ms: int | None = None
     commit_records: int | None = None
     idle_sleep_s: float = 0.05
@@ -53,6 +54,7 @@ class Worker:
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
         self.routes: dict[TopicPartition, Task] = {}
+        self.outputs = OutputBuffers()
         self.partitions: dict[int, int] = {}
         self.consumer: Consumer | None = None
         self._external = frozenset(plan.external_sources)
@@ -106,7 +108,8 @@ class Worker:
             task = self.tasks.get((sub.id, tp[1]))
             if task is None:
                 task = self.tasks[(sub.id, tp[1])] = Task(
-                    sub, tp[1], self.plan.on_error, self.backends, self.plan.pipeline)
+                    sub, tp[1], self.plan.on_error, self.outputs, self.plan.dead_letter_topic,
+                    self.backends, self.plan.pipeline)
             self.routes[tp] = task
             self.consumer.seek(tp, committed[tp])
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))
@@ -156,8 +159,8 @@ class Worker:
         async with self._commit_lock:  # a rebalance callback may commit concurrently
             if not any(t.pending for t in self.tasks.values()):
                 return False
-            batch = await commit(list(self.tasks.values()), self.transport, self.group,
-                                 self.plan.dead_letter_topic)
+            batch = await commit(list(self.tasks.values()), self.outputs, self.transport,
+                                 self.group)
             self._last_commit = time.monotonic()
         self.stats.commits += 1
         for topic, records in batch.outputs:
