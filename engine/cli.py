@@ -29,8 +29,10 @@ from engine.plan import plan as compile_plan
 from engine.plan.render import RENDERERS
 from engine.runtime import Worker, WorkerConfig
 from engine.runtime.task import StoreBackends
+from engine.serve import DEFAULT_PORT, query_server, query_via_server
 from engine.state import RocksBackend
 from engine.transport import EmbeddedLog, RecordTuple, Transport, data_dir, open_transport
+from engine.transport import data_dir as data_dir_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,12 +74,15 @@ def cli() -> None:
 @click.option("--until-caught-up", is_flag=True, help="stop once every input is processed")
 @click.option("--commit-interval", type=click.IntRange(min=1), default=None, metavar="MS",
               help="commit at least this often (default: the pipeline's, 200 ms)")
+@click.option("--port", type=click.IntRange(min=0, max=65535), default=DEFAULT_PORT,
+              show_default=True, help="query server port on 127.0.0.1 (0: any free port)")
 @log_options
-def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: str | None,
-        broker: str | None) -> None:
+def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
+        data_dir: str | None, broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
     physical = compile_plan(load_pipeline(app))
     config = WorkerConfig(until_caught_up=until_caught_up, commit_interval_ms=commit_interval)
+    directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:
         stop = asyncio.Event()
@@ -92,9 +97,12 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, data_dir: 
         err.print(f"pipeline '{physical.pipeline}' on the {log.name} log, group "
                   f"'{worker.group}' ({guarantee})", markup=False)
         await worker.start()
-        with run_progress(until_caught_up) as observe:
-            worker.observer = observe
-            stats = await worker.run(stop)
+        async with query_server(physical, log, port, directory) as url:
+            if url:
+                err.print(f"query server: {url}/tables", markup=False)
+            with run_progress(until_caught_up) as observe:
+                worker.observer = observe
+                stats = await worker.run(stop)
         err.print(summary(stats, physical.dead_letter_topic))
 
     asyncio.run(_with_log(broker, data_dir, False, body))
@@ -221,7 +229,13 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
     """Print TABLE of APP as JSON lines: one KEY, or all rows (from the committed state)."""
     from engine.app import App
 
-    with App(load_pipeline(app), data_dir, read_only=True) as opened:
+    pipeline = load_pipeline(app)
+    served = query_via_server(data_dir_of(data_dir), pipeline.name, table, key, prefix, limit)
+    if served is not None:
+        for row in served:
+            click.echo(msgspec.json.encode(row).decode())
+        return
+    with App(pipeline, data_dir, read_only=True) as opened:
         view = opened.table(table)
         if key is not None and view.windowed:
             rows: list[Any] = [{"key": key, "window": w} for w in view.windows(key)]

@@ -1,0 +1,80 @@
+"""Running the query server next to a job, and finding it again from `shoal query`."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from engine.api import ConfigError
+from engine.plan import PhysicalPlan
+from engine.query import table_views
+from engine.query.http import start_server
+from engine.state import RocksBackend
+from engine.transport import EmbeddedLog, Transport
+
+DEFAULT_PORT = 8700
+
+
+def _url_file(data_dir: str, pipeline: str) -> Path:
+    return Path(data_dir) / "servers" / f"{pipeline}.url"
+
+
+@asynccontextmanager
+async def query_server(plan: PhysicalPlan, log: Transport, port: int,
+                       data_dir: str) -> AsyncIterator[str | None]:
+    """Serve the plan's tables while the block runs; yields the base URL (None: no tables
+    can be served on this log). A taken port falls back to a free one."""
+    if not isinstance(log, EmbeddedLog):
+        yield None
+        return
+    counts = await log.topics()
+
+    def views() -> dict[str, Any]:
+        return table_views(plan, counts, lambda name: RocksBackend(log.column_family(name)))
+
+    try:
+        server = await start_server(views, port)
+    except OSError:
+        server = await start_server(views, 0)
+    bound = server.sockets[0].getsockname()[1]
+    url = f"http://127.0.0.1:{bound}"
+    marker = _url_file(data_dir, plan.pipeline)
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(url)
+    try:
+        yield url
+    finally:
+        server.close()
+        await server.wait_closed()
+        marker.unlink(missing_ok=True)
+
+
+def query_via_server(data_dir: str, pipeline: str, table: str, key: str | None,
+                     prefix: str | None, limit: int | None) -> list[dict[str, Any]] | None:
+    """Rows from the running job's server, or None when no job of `pipeline` serves."""
+    marker = _url_file(data_dir, pipeline)
+    if not marker.exists():
+        return None
+    quote = urllib.parse.quote
+    path = f"/tables/{quote(table, safe='')}" + (f"/{quote(key, safe='')}" if key else "")
+    params = {k: v for k, v in (("prefix", prefix), ("limit", limit)) if v is not None}
+    url = marker.read_text().strip() + path + ("?" + urllib.parse.urlencode(params)
+                                               if params else "")
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        raise ConfigError(json.loads(exc.read()).get("error", str(exc))) from None
+    except (urllib.error.URLError, OSError, ValueError):
+        return None  # the job is gone (or the port is someone else's): read the stores
+    if "rows" in body:
+        return list(body["rows"])
+    if "windows" in body:
+        return [{"key": body["key"], "window": w} for w in body["windows"]]
+    return [{"key": body["key"], "value": body["value"]}]
