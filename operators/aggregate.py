@@ -41,6 +41,10 @@ class StatefulNode(Node):
         """Size of each window in ms (0: not windowed)."""
         return 0
 
+    def window_end(self, start: int, stored: Any) -> int:
+        """End of the window starting at `start` whose stored entry is `stored`."""
+        return start + self.window_size
+
     def table_value(self, stored: Any) -> Any:
         """The table's value for a stored entry (None: not a row, e.g. bookkeeping)."""
         return stored

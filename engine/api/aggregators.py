@@ -95,4 +95,8 @@ def reduce(fn: Callable[[Any, Any], Any]) -> Aggregator:
     def add(acc: tuple[Any, ...], value: Any) -> tuple[Any, ...]:
         return (fn(acc[0], value),) if acc else (value,)
 
-    return Aggregator(tuple, add, result=lambda acc: acc[0] if acc else None, label="reduce")
+    def merge(a: tuple[Any, ...], b: tuple[Any, ...]) -> tuple[Any, ...]:
+        return (fn(a[0], b[0]),) if a and b else a or b
+
+    return Aggregator(tuple, add, result=lambda acc: acc[0] if acc else None, merge=merge,
+                      label="reduce")

@@ -10,6 +10,7 @@ from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
 from operators.aggregate import Aggregate, TableFilter, TableMap, WindowAggregate
+from operators.session import SessionAggregate
 
 if TYPE_CHECKING:
     from engine.dsl.pipeline import Pipeline, Stream
@@ -80,6 +81,15 @@ class WindowedStream(Aggregations):
     retention: int
 
     def _aggregate(self, aggregator: Aggregator, name: str) -> Table:
+        if isinstance(self.windows, SessionWindows):
+            if aggregator.merge is None:
+                raise ValueError(f"session windows merge sessions: the {aggregator.label} "
+                                 "aggregator needs a merge function")
+            stream = self.pipeline._add(
+                SessionAggregate, (self.node_id,), name, aggregator=aggregator,
+                windows=self.windows, grace=self.grace, emit_mode=self.emit,
+                retention=self.retention)
+            return Table(self.pipeline, stream.node_id, windowed=True)
         if not isinstance(self.windows, TimeWindows):
             raise NotImplementedError(f"{self.windows.kind} windows are not built yet")
         stream = self.pipeline._add(

@@ -65,7 +65,7 @@ class TableView:
                 continue
             value = self.node.table_value(stored)
             if self.windowed:
-                value = WindowResult(text, window, window + self.node.window_size, value)
+                value = WindowResult(text, window, self.node.window_end(window, stored), value)
             rows.append((text, window, value))
         rows.sort(key=lambda r: (r[0], r[1]))
         return [(k, v) for k, _, v in rows[:limit]]
@@ -79,11 +79,14 @@ class TableView:
         assert raw is not None
         lo = window_key(raw, start if start is not None else -(1 << 62))
         hi = window_key(raw, end) if end is not None else prefix_end(window_key(raw, 0)[:-8])
-        size = self.node.window_size
         store = self._store(partition_for(raw, self.partitions))
-        return [WindowResult(key_from_bytes(raw), split_window_key(wk)[1],
-                             split_window_key(wk)[1] + size, self.node.table_value(stored))
-                for wk, stored in store.items(lo, hi)]
+        found = []
+        for wk, stored in store.items(lo, hi):
+            start = split_window_key(wk)[1]
+            found.append(WindowResult(key_from_bytes(raw), start,
+                                      self.node.window_end(start, stored),
+                                      self.node.table_value(stored)))
+        return found
 
 
 def table_views(plan: PhysicalPlan, partitions: dict[str, int],

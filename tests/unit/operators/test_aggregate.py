@@ -138,3 +138,51 @@ def test_key_aggregations_match_reference(values: list[tuple[str, int]],
     assert last("avg") == {k: sum(xs) / len(xs) for k, xs in groups.items()}
     assert last("all") == groups
     assert last("folded") == {k: fold(xs) for k, xs in groups.items()}
+
+
+def session_reference(recs: list[Rec], partitions: int, gap: int, grace: int
+                      ) -> tuple[list[tuple[str, int, int, int]], set[int],
+                                 list[tuple[str, int, int, int]]]:
+    """Brute-force sessions: (key, start, end, sum) after each accepted record, late record
+    indexes, and the sessions closed by the end."""
+    stream_time: dict[int, int] = {}
+    sessions: dict[str, list[list[int]]] = defaultdict(list)  # [start, end, sum]
+    updates: list[tuple[str, int, int, int]] = []
+    late: set[int] = set()
+    for i, (key, ts, price) in enumerate(recs):
+        p = partition_for(key.encode(), partitions)
+        now = stream_time[p] = max(stream_time.get(p, ts), ts)
+        live = [s for s in sessions[key] if s[1] + gap + grace >= now]
+        hit = [s for s in live if s[1] >= ts - gap and s[0] <= ts + gap]
+        merged = [min([ts] + [s[0] for s in hit]), max([ts] + [s[1] for s in hit]),
+                  price + sum(s[2] for s in hit)]
+        if merged[1] + gap + grace < now:
+            late.add(i)
+            continue
+        sessions[key] = [s for s in sessions[key] if s not in hit] + [merged]
+        updates.append((key, merged[0], merged[1], merged[2]))
+    closed = [(key, s[0], s[1], s[2]) for key, ss in sessions.items() for s in ss
+              if s[1] + gap + grace < stream_time[partition_for(key.encode(), partitions)]]
+    return updates, late, closed
+
+
+@settings(max_examples=80, deadline=None)
+@given(recs=records_st, partitions=st.integers(1, 4), gap=st.sampled_from([3, 10]),
+       grace=st.sampled_from([0, 5]), emit=st.sampled_from(["updates", "final"]))
+def test_sessions_match_reference(recs: list[Rec], partitions: int, gap: int, grace: int,
+                                  emit: str) -> None:
+    p = Pipeline("s")
+    (p.stream("buys", key="k", time="ts").window(windows.session(gap), grace=grace, emit=emit)
+      .sum("price", name="per-session").to("out"))
+    d = TestDriver(p, partitions=partitions)
+    for key, ts, price in recs:
+        d.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
+    updates, late, closed = session_reference(recs, partitions, gap, grace)
+    got = [(o.value["key"], o.value["start"], o.value["end"], o.value["value"])
+           for o in d.read("out")]
+    if emit == "updates":
+        assert sorted(got) == sorted(updates)
+    else:
+        assert sorted(got) == sorted(closed)
+    assert {x.offset for x in d.dead_letters() if x.stage == "late"} == {
+        _offset(recs, i, partitions) for i in late}
