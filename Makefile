@@ -42,6 +42,7 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.stateless
+	$(BIN)/python -m benchmarks.kafka
 
 clean:
 	rm -rf $(VENV) .shoal build *.egg-info

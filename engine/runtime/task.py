@@ -11,10 +11,9 @@ from engine.plan import SubTopology
 from engine.runtime.buffers import OutputBuffers
 from engine.runtime.deadletter import DeadLetters
 from engine.state import Backend, TaskStore
-from engine.transport import RecordTuple
+from engine.transport import RecordTuple, StateWrite
 
 StoreBackends = Callable[[str], Backend]
-StateChanges = list[tuple[str, list[tuple[bytes, bytes | None]]]]
 
 
 class TaskContext:
@@ -67,10 +66,10 @@ class Task:
         self.positions[tp] = records[-1][0] + 1
         self.pending += len(records)
 
-    def flush_state(self) -> StateChanges:
+    def flush_state(self) -> list[StateWrite]:
         """The dirty entries of every store, for the same commit."""
-        return [(store.name, changes) for store in self.context.stores.values()
-                if (changes := store.flush())]
+        return [StateWrite(store.name, self.partition, changes, dict(self.positions))
+                for store in self.context.stores.values() if (changes := store.flush())]
 
 
 def _no_state(name: str) -> Backend:

@@ -5,8 +5,10 @@ from engine.transport.base import (
     CommitBatch,
     Consumer,
     RecordTuple,
+    StateWrite,
     TopicDescription,
     Transport,
+    changelog_topic,
 )
 from engine.transport.embedded import EmbeddedLog
 from engine.transport.memory import MemoryLog
@@ -20,7 +22,9 @@ __all__ = [
     "EmbeddedLog",
     "MemoryLog",
     "RecordTuple",
+    "StateWrite",
     "TopicDescription",
+    "changelog_topic",
     "Transport",
     "data_dir",
     "murmur2",

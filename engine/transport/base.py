@@ -15,13 +15,29 @@ from engine.api import Headers, OutRecord, TopicPartition
 RecordTuple = tuple[int, bytes | None, bytes | None, int, Headers | None]
 
 
+@dataclass(frozen=True)
+class StateWrite:
+    """One task's changes to one store: (backend key, bytes or None) pairs, keys prefixed by
+    the 4-byte partition; `source` is the task's input positions after these changes."""
+
+    store: str
+    partition: int
+    changes: list[tuple[bytes, bytes | None]]
+    source: dict[TopicPartition, int]
+
+
+def changelog_topic(store: str) -> str:
+    """The changelog topic of a (pipeline-qualified) store."""
+    return f"{store}-changelog"
+
+
 @dataclass
 class CommitBatch:
     """What one commit makes durable, all or nothing where the log allows it."""
 
     outputs: list[tuple[str, list[OutRecord]]] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
-    state: list[tuple[str, list[tuple[bytes, bytes | None]]]] = field(default_factory=list)
+    state: list[StateWrite] = field(default_factory=list)
 
     @property
     def record_count(self) -> int:

@@ -122,10 +122,10 @@ class EmbeddedLog(LocalLog):
             put(b"O" + group.encode() + b"\0" + _tp(tid, p), position.to_bytes(8, "big"))
         for topic, meta in new_topics.items():
             put(b"T" + topic.encode(), _pack((meta.id, meta.partitions)))
-        for store, changes in state:
-            self.column_family(store)
-            handle = self._families[store][1]
-            for key, value in changes:
+        for write in state:
+            self.column_family(write.store)
+            handle = self._families[write.store][1]
+            for key, value in write.changes:
                 if value is None:
                     batch.delete(key, handle)
                 else:

@@ -14,12 +14,13 @@ from engine.transport.base import (
     AssignmentListener,
     CommitBatch,
     RecordTuple,
+    StateWrite,
     TopicDescription,
 )
 from engine.transport.partitioner import Partitioner
 
 Append = tuple[int, int, int, OutRecord]  # topic id, partition, offset, record
-StateChanges = list[tuple[str, list[tuple[bytes, bytes | None]]]]
+StateChanges = list[StateWrite]
 
 
 @dataclass(frozen=True)

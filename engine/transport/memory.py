@@ -28,9 +28,9 @@ class MemoryLog(LocalLog):
         staged = [(tid, p, (off, k, v, ts, h)) for tid, p, off, (k, v, ts, h) in appends]
         for tid, p, record in staged:
             self.partitions.setdefault((tid, p), []).append(record)
-        for store, changes in state:
-            data = self.state_dict(store)
-            for key, value in changes:
+        for write in state:
+            data = self.state_dict(write.store)
+            for key, value in write.changes:
                 if value is None:
                     data.pop(key, None)
                 else:
