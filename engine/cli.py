@@ -30,7 +30,7 @@ from engine.plan.render import RENDERERS
 from engine.runtime import Worker, WorkerConfig
 from engine.runtime.task import StoreBackends
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
-from engine.state import RocksBackend
+from engine.state import LocalState, RocksBackend
 from engine.transport import EmbeddedLog, RecordTuple, Transport, data_dir, open_transport
 from engine.transport import data_dir as data_dir_of
 
@@ -89,7 +89,10 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        worker = Worker(physical, log, config, backends=store_backends(log))
+        local = LocalState(directory, physical.pipeline) if log.changelogs and \
+            physical.stores else None
+        backends = local.backend if local is not None else store_backends(log)
+        worker = Worker(physical, log, config, backends=backends, local=local)
         worker.on_event = lambda text: err.print(text, markup=False)
         await worker.prepare_topics()
         guarantee = "exactly-once" if log.exactly_once else (
@@ -97,12 +100,16 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
         err.print(f"pipeline '{physical.pipeline}' on the {log.name} log, group "
                   f"'{worker.group}' ({guarantee})", markup=False)
         await worker.start()
-        async with query_server(physical, log, port, directory) as url:
-            if url:
-                err.print(f"query server: {url}/tables", markup=False)
-            with run_progress(until_caught_up) as observe:
-                worker.observer = observe
-                stats = await worker.run(stop)
+        try:
+            async with query_server(physical, log, backends, port, directory) as url:
+                if url:
+                    err.print(f"query server: {url}/tables", markup=False)
+                with run_progress(until_caught_up) as observe:
+                    worker.observer = observe
+                    stats = await worker.run(stop)
+        finally:
+            if local is not None:
+                local.close()
         err.print(summary(stats, physical.dead_letter_topic))
 
     asyncio.run(_with_log(broker, data_dir, False, body))

@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -15,8 +15,8 @@ from engine.api import ConfigError
 from engine.plan import PhysicalPlan
 from engine.query import table_views
 from engine.query.http import start_server
-from engine.state import RocksBackend
-from engine.transport import EmbeddedLog, Transport
+from engine.state import Backend
+from engine.transport import Transport
 
 DEFAULT_PORT = 8700
 
@@ -26,17 +26,19 @@ def _url_file(data_dir: str, pipeline: str) -> Path:
 
 
 @asynccontextmanager
-async def query_server(plan: PhysicalPlan, log: Transport, port: int,
+async def query_server(plan: PhysicalPlan, log: Transport,
+                       backends: Callable[[str], Backend] | None, port: int,
                        data_dir: str) -> AsyncIterator[str | None]:
-    """Serve the plan's tables while the block runs; yields the base URL (None: no tables
-    can be served on this log). A taken port falls back to a free one."""
-    if not isinstance(log, EmbeddedLog):
+    """Serve the plan's tables while the block runs (on Kafka: the partitions this worker
+    holds); yields the base URL, or None without state. A taken port falls back to a free
+    one."""
+    if backends is None:
         yield None
         return
     counts = await log.topics()
 
     def views() -> dict[str, Any]:
-        return table_views(plan, counts, lambda name: RocksBackend(log.column_family(name)))
+        return table_views(plan, counts, backends)
 
     try:
         server = await start_server(views, port)

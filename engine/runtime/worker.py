@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from engine.api import ConfigError, TopicPartition, UnknownTopicError
 from engine.plan import PhysicalPlan
@@ -13,7 +14,7 @@ from engine.runtime.buffers import OutputBuffers
 from engine.runtime.commit import commit
 from engine.runtime.stats import RunStats
 from engine.runtime.task import StoreBackends, Task
-from engine.transport import Consumer, RecordTuple, Transport
+from engine.transport import Consumer, RecordTuple, Transport, changelog_topic
 
 Observer = Callable[[RunStats], None]
 EventSink = Callable[[str], None]
@@ -25,6 +26,14 @@ def describe_partitions(partitions: list[TopicPartition]) -> str:
     for topic, p in sorted(partitions):
         by_topic.setdefault(topic, []).append(p)
     return " ".join(f"{t}[{','.join(map(str, ps))}]" for t, ps in by_topic.items()) or "none"
+
+
+class LocalStores(Protocol):
+    """A worker-local copy of stores kept in step with changelog topics (Kafka)."""
+
+    def write(self, store: str, changes: Iterable[tuple[bytes, bytes | None]]) -> None: ...
+
+    def reset(self, store: str, partition: int) -> None: ...
 
 
 @dataclass
@@ -43,10 +52,12 @@ class Worker:
 
     def __init__(self, plan: PhysicalPlan, transport: Transport,
                  config: WorkerConfig | None = None, observer: Observer | None = None,
-                 backends: StoreBackends | None = None) -> None:
+                 backends: StoreBackends | None = None,
+                 local: LocalStores | None = None) -> None:
         self.plan = plan
         self.transport = transport
         self.backends = backends
+        self.local = local
         self.config = config or WorkerConfig()
         self.observer = observer
         self.on_event: EventSink | None = None
@@ -81,6 +92,11 @@ class Worker:
             counts = [existing[t] for t in sub.sources if t in existing]
             count = max(counts) if counts else 1
             self.partitions[sub.id] = count
+            for store in sub.stores if self.transport.changelogs else ():
+                topic = changelog_topic(self._qualified(store))
+                if topic not in existing:
+                    existing[topic] = count
+                    await self.transport.create_topic(topic, count)
             for topic, kind in sub.outputs:
                 wanted = internal[topic].partitions if kind == "repartition" else None
                 if topic not in existing:
@@ -107,6 +123,9 @@ class Worker:
             sub = by_topic[tp[0]]
             task = self.tasks.get((sub.id, tp[1]))
             if task is None:
+                await self._restore(sub.stores, tp[1], {
+                    other: off for other, off in committed.items()
+                    if other[1] == tp[1] and other[0] in sub.sources})
                 task = self.tasks[(sub.id, tp[1])] = Task(
                     sub, tp[1], self.plan.on_error, self.outputs, self.plan.dead_letter_topic,
                     self.backends, self.plan.pipeline)
@@ -118,6 +137,22 @@ class Worker:
             ends = await self.transport.end_offsets(topic)
             self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
                                       for t, p in partitions if t == topic)
+
+    def _qualified(self, store: str) -> str:
+        return f"{self.plan.pipeline}.{store}"
+
+    async def _restore(self, stores: tuple[str, ...], partition: int,
+                       committed: dict[TopicPartition, int]) -> None:
+        """Rebuild a task's local stores from their changelogs, up to committed input."""
+        if not self.transport.changelogs or self.local is None:
+            return
+        for store in stores:
+            name = self._qualified(store)
+            self.local.reset(name, partition)
+            changes = await self.transport.read_changelog(name, partition, committed)
+            self.local.write(name, changes)
+            self._event(f"restored {store}[{partition}] from its changelog: "
+                        f"{len(changes)} changes")
 
     async def on_revoked(self, partitions: list[TopicPartition]) -> None:
         """Commit, then drop the tasks of revoked partitions."""
@@ -161,6 +196,9 @@ class Worker:
                 return False
             batch = await commit(list(self.tasks.values()), self.outputs, self.transport,
                                  self.group)
+            if self.local is not None and self.transport.changelogs:
+                for write in batch.state:
+                    self.local.write(write.store, write.changes)
             self._last_commit = time.monotonic()
         self.stats.commits += 1
         for topic, records in batch.outputs:
@@ -177,7 +215,7 @@ class Worker:
             n = await self.step()
             if n == 0:
                 committed = await self.commit()
-                if not committed and self.config.until_caught_up and self._caught_up():
+                if not committed and self.config.until_caught_up and await self._caught_up():
                     break
                 if not committed:
                     await asyncio.sleep(self.config.idle_sleep_s)
@@ -194,8 +232,17 @@ class Worker:
         if self.on_event is not None:
             self.on_event(text)
 
-    def _caught_up(self) -> bool:
-        return self.consumer is not None and self.consumer.caught_up()
+    async def _caught_up(self) -> bool:
+        """The consumer read everything it knows of, and fresh end offsets agree (a fetch
+        high watermark can predate our own latest commit to a repartition topic)."""
+        if self.consumer is None or not self.consumer.caught_up():
+            return False
+        positions = dict(self.consumer.positions)
+        for topic in {t for t, _ in positions}:
+            ends = await self.transport.end_offsets(topic)
+            if any(pos < ends[p] for (t, p), pos in positions.items() if t == topic):
+                return False
+        return True
 
     def _notify(self) -> None:
         if self.observer is not None:

@@ -70,6 +70,8 @@ class AssignmentListener(Protocol):
 class Consumer(Protocol):
     """Reads assigned partitions from positions the listener sets with `seek`."""
 
+    positions: dict[TopicPartition, int]
+
     async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None: ...
 
     def seek(self, tp: TopicPartition, offset: int) -> None: ...
@@ -89,6 +91,7 @@ class Transport(Protocol):
     name: str
     exactly_once: bool
     supports_state: bool
+    changelogs: bool
 
     async def create_topic(self, topic: str, partitions: int) -> None: ...
 
@@ -109,5 +112,11 @@ class Transport(Protocol):
     async def produce(self, topic: str, records: list[OutRecord]) -> None: ...
 
     async def commit(self, group: str, batch: CommitBatch) -> None: ...
+
+    async def read_changelog(self, store: str, partition: int,
+                             committed: dict[TopicPartition, int]
+                             ) -> list[tuple[bytes, bytes | None]]:
+        """A store partition's committed changes (only where `changelogs` is true)."""
+        ...
 
     async def close(self) -> None: ...

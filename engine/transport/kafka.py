@@ -8,20 +8,33 @@ written. A crash between the two re-processes the batch: duplicates, never a gap
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
 from engine.api import TopicPartition as TP
-from engine.transport.base import CommitBatch, RecordTuple, TopicDescription
+from engine.transport.base import CommitBatch, RecordTuple, TopicDescription, changelog_topic
 from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer
 from engine.transport.partitioner import Partitioner
 
 TOPIC_EXISTS = 36
+SOURCE_HEADER = "shoal.source"
+_pack = msgspec.msgpack.encode
+
+
+def _ahead(headers: Any, committed: dict[TP, int]) -> bool:
+    """True when a changelog record came from input beyond the committed positions."""
+    for name, raw in headers or ():
+        if name == SOURCE_HEADER:
+            return any(off > committed.get((t, p), 0)
+                       for t, p, off in msgspec.msgpack.decode(raw))
+    return False
 
 
 class KafkaTransport:
@@ -29,7 +42,8 @@ class KafkaTransport:
 
     name = "kafka"
     exactly_once = False
-    supports_state = False
+    supports_state = True
+    changelogs = True
 
     def __init__(self, bootstrap: str, connect_timeout_s: float = 10.0,
                  session_timeout_ms: int = 6_000) -> None:
@@ -189,29 +203,36 @@ class KafkaTransport:
         return member
 
     # -- writing -------------------------------------------------------------------------
-    async def _send_all(self, outputs: list[tuple[str, list[OutRecord]]]) -> None:
-        producer = await self.producer()
-        futures = []
+    async def _route(self, outputs: list[tuple[str, list[OutRecord]]]
+                     ) -> dict[tuple[str, int], list[OutRecord]]:
+        """Group records by (topic, partition): Kafka's partitioner on the key."""
+        routed: dict[tuple[str, int], list[OutRecord]] = {}
         for topic, records in outputs:
             count = await self.partitions(topic)
-            batches: dict[int, Any] = {}
-            for key, value, ts, headers in records:
+            for record in records:
+                key = record[0]
                 if count == 1:
                     p = 0
                 elif key is None:
                     p = self.partitioner.round_robin(topic, count)
                 else:
                     p = self.partitioner.hash(key) % count
-                batch = batches.get(p)
-                if batch is None:
-                    batch = batches[p] = producer.create_batch()
-                if batch.append(key=key, value=value, timestamp=ts, headers=headers or []) \
-                        is None:
+                routed.setdefault((topic, p), []).append(record)
+        return routed
+
+    async def _send_all(self, routed: dict[tuple[str, int], list[OutRecord]]) -> None:
+        """Send every (topic, partition) group as record batches; wait for all acks."""
+        producer = await self.producer()
+        futures = []
+        for (topic, p), records in routed.items():
+            batch = producer.create_batch()
+            for key, value, ts, headers in records:
+                if batch.append(key=key, value=value, timestamp=ts,
+                                headers=headers or []) is None:
                     futures.append(await producer.send_batch(batch, topic, partition=p))
-                    batch = batches[p] = producer.create_batch()
+                    batch = producer.create_batch()
                     batch.append(key=key, value=value, timestamp=ts, headers=headers or [])
-            for p, batch in batches.items():
-                futures.append(await producer.send_batch(batch, topic, partition=p))
+            futures.append(await producer.send_batch(batch, topic, partition=p))
         results = await asyncio.gather(*futures, return_exceptions=True)
         failed = [r for r in results if isinstance(r, BaseException)]
         if failed:
@@ -219,11 +240,18 @@ class KafkaTransport:
 
     async def produce(self, topic: str, records: list[OutRecord]) -> None:
         """Append records to `topic` and wait until the broker acknowledged all of them."""
-        await self._send_all([(topic, records)])
+        await self._send_all(await self._route([(topic, records)]))
 
     async def commit(self, group: str, batch: CommitBatch) -> None:
-        """Produce the outputs, await every ack, then commit the group's offsets."""
-        await self._send_all(batch.outputs)
+        """Produce the outputs and the state changes (to changelog topics, with the source
+        positions that produced them), await every ack, then commit the group's offsets."""
+        routed = await self._route(batch.outputs)
+        now = int(time.time() * 1000)
+        for write in batch.state:
+            source = _pack(sorted([t, p, off] for (t, p), off in write.source.items()))
+            routed.setdefault((changelog_topic(write.store), write.partition), []).extend(
+                (key[4:], value, now, [(SOURCE_HEADER, source)]) for key, value in write.changes)
+        await self._send_all(routed)
         if not batch.positions:
             return
         member = self._groups.get(group)
@@ -238,6 +266,26 @@ class KafkaTransport:
             self.skipped_commits += 1
         except KafkaError as exc:
             raise TransportError(f"offset commit for group '{group}' failed: {exc!r}") from None
+
+    async def read_changelog(self, store: str, partition: int, committed: dict[TP, int]
+                             ) -> list[tuple[bytes, bytes | None]]:
+        """A store partition's changes (backend keys) in log order, without those produced
+        beyond the committed input positions (their batch will be processed again)."""
+        topic = changelog_topic(store)
+        end = (await self.end_offsets(topic))[partition]
+        prefix = partition.to_bytes(4, "big")
+        changes: list[tuple[bytes, bytes | None]] = []
+        offset = 0
+        while offset < end:
+            records = await self.read((topic, partition), offset, 10_000)
+            if not records:
+                break
+            for _, key, value, _, headers in records:
+                if _ahead(headers, committed):
+                    continue
+                changes.append((prefix + (key or b""), value))
+            offset = records[-1][0] + 1
+        return changes
 
     async def close(self) -> None:
         """Leave groups and close every client."""

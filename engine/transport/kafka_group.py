@@ -63,8 +63,8 @@ class _Bridge(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.positions.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        self.consumer.assigned_once = True
         await self.listener.on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+        self.consumer.assigned_once = True  # only now: restores above may take a while
 
 
 class GroupConsumer:
@@ -97,8 +97,17 @@ class GroupConsumer:
         self.positions[tp] = offset
 
     async def poll(self, max_records: int) -> dict[TP, list[RecordTuple]]:
-        """One fetch round: up to `max_records` records in all (waits at most 100 ms)."""
-        fetched = await self.member.getmany(timeout_ms=100, max_records=max_records)
+        """Up to `max_records` records of each assigned partition, partition by partition
+        (aiokafka alone would drain one partition's prefetched data before the next, which
+        sends event time back and forth through repartition topics). Waits at most 100 ms
+        when nothing is buffered."""
+        member = self.member
+        fetched: dict[TopicPartition, list[Any]] = {}
+        for tp in list(self.positions):
+            part = TopicPartition(*tp)
+            fetched.update(await member.getmany(part, timeout_ms=0, max_records=max_records))
+        if not any(fetched.values()):
+            fetched = await member.getmany(timeout_ms=100, max_records=max_records)
         out: dict[TP, list[RecordTuple]] = {}
         for tp, records in fetched.items():
             key = (tp.topic, tp.partition)

@@ -37,6 +37,7 @@ class LocalLog:
     name = "embedded"
     exactly_once = True
     supports_state = True
+    changelogs = False
 
     def __init__(self) -> None:
         self.meta: dict[str, TopicMeta] = {}
@@ -141,6 +142,12 @@ class LocalLog:
         self._store(self._appends(batch.outputs, ends), ends, offsets, {}, batch.state)
         self.ends.update(ends)
         self.offsets.update(offsets)
+
+    async def read_changelog(self, store: str, partition: int,
+                             committed: dict[TopicPartition, int]
+                             ) -> list[tuple[bytes, bytes | None]]:
+        """No changelogs here: state is written with the commit itself."""
+        return []
 
     async def close(self) -> None:
         """Release resources; the base keeps none."""
