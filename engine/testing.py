@@ -11,6 +11,7 @@ real run would have written. No data directory, no threads, no event loop.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -99,6 +100,13 @@ class TestDriver:
         ts = self.time if timestamp is None else timestamp
         records = [(key_to_bytes(key), _encode(v), ts, headers) for v in values]
         run_sync(self.log.produce(topic, records))
+        self.process()
+
+    def idle(self, ms: int) -> None:
+        """Let `ms` of wall-clock time pass with no input (drives idle_timeout_ms)."""
+        for task in self.worker.tasks.values():
+            task.last_input -= ms / 1000
+        self.worker.tick(time.monotonic())
         self.process()
 
     def advance(self, ms: int) -> None:

@@ -129,6 +129,7 @@ class WindowAggregator:
         self.final = node.emit_mode == "final"
         stored = store.get(STREAM_TIME)
         self.stream_time: int = -(1 << 62) if stored is None else stored
+        self.last_record_time = self.stream_time
         self.open: list[tuple[int, bytes]] = []
         self.closed: list[tuple[int, bytes]] = []
         for wk, (_, closed, _) in store.items(None, STREAM_TIME):
@@ -138,9 +139,16 @@ class WindowAggregator:
         heapq.heapify(self.open)
         heapq.heapify(self.closed)
 
+    def idle(self, elapsed_ms: int) -> None:
+        """Wall-clock idle time moves stream time on (design.md §4), closing windows."""
+        self.stream_time = self.last_record_time + elapsed_ms
+        self.store.put(STREAM_TIME, self.stream_time)
+        self._advance()
+
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
         if key is None:
             raise ValueError("windowed aggregation needs a key; this record has none")
+        self.last_record_time = max(self.stream_time, ts)
         if ts > self.stream_time:
             self.stream_time = ts
             self.store.put(STREAM_TIME, ts)

@@ -64,6 +64,7 @@ class SessionAggregator:
         self.span = node.windows.gap + node.grace
         stored = store.get(STREAM_TIME)
         self.stream_time: int = -(1 << 62) if stored is None else stored
+        self.last_record_time = self.stream_time
         self.open: list[tuple[int, bytes]] = []
         self.closed: list[tuple[int, bytes]] = []
         for wk, (_, closed, end, _) in store.items(None, STREAM_TIME):
@@ -71,9 +72,16 @@ class SessionAggregator:
         heapq.heapify(self.open)
         heapq.heapify(self.closed)
 
+    def idle(self, elapsed_ms: int) -> None:
+        """Wall-clock idle time moves stream time on (design.md §4), closing sessions."""
+        self.stream_time = self.last_record_time + elapsed_ms
+        self.store.put(STREAM_TIME, self.stream_time)
+        self._advance()
+
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
         if key is None:
             raise ValueError("session windows need a key; this record has none")
+        self.last_record_time = max(self.stream_time, ts)
         if ts > self.stream_time:
             self.stream_time = ts
             self.store.put(STREAM_TIME, ts)

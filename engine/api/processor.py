@@ -35,4 +35,13 @@ class Processor(Protocol):
     def process(self, key: bytes | None, value: Any, ts: int) -> None: ...
 
 
+class TimeDriven(Protocol):
+    """A processor whose stream time a quiet partition can move on by wall-clock time."""
+
+    def idle(self, elapsed_ms: int) -> None:
+        """No input for `elapsed_ms` of wall-clock time: advance stream time that far past
+        the last record's, closing (and emitting) windows that are due."""
+        ...
+
+
 ProcessorFactory = Callable[[ProcessorContext, Emit], Processor]

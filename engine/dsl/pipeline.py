@@ -54,6 +54,7 @@ class Pipeline:
     on_error: ErrorPolicy = "dead-letter"
     commit_interval_ms: int = 200
     commit_records: int = 50_000
+    idle_timeout_ms: int | None = None
     nodes: list[Node] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -62,6 +63,8 @@ class Pipeline:
             raise ValueError(f"on_error must be one of {ERROR_POLICIES}, got {self.on_error!r}")
         if self.commit_interval_ms <= 0 or self.commit_records <= 0:
             raise ValueError("commit_interval_ms and commit_records must be positive")
+        if self.idle_timeout_ms is not None and self.idle_timeout_ms <= 0:
+            raise ValueError("idle_timeout_ms must be positive (or None: off)")
 
     @property
     def dead_letter_topic(self) -> str:

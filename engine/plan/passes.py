@@ -121,4 +121,5 @@ def plan(pipeline: Pipeline) -> PhysicalPlan:
         subtopologies=tuple(subs),
         internal_topics=internal_topics(subs),
         dead_letter_topic=pipeline.dead_letter_topic,
+        idle_timeout_ms=pipeline.idle_timeout_ms,
     )

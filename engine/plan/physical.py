@@ -55,6 +55,7 @@ class PhysicalPlan:
     subtopologies: tuple[SubTopology, ...]
     internal_topics: tuple[InternalTopic, ...]
     dead_letter_topic: str
+    idle_timeout_ms: int | None = None
 
     @property
     def internal_names(self) -> frozenset[str]:

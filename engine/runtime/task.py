@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -48,8 +49,13 @@ class Task:
         self.context = TaskContext(partition, backends or _no_state, namespace)
         nodes = {n.id: n for n in sub.nodes}
 
+        self.processors: list[Any] = []
+        self.last_input = time.monotonic()
+
         def make_proc(node_id: int, emit: Callable[..., None]) -> Any:
-            return nodes[node_id].processor(self.context, emit)  # type: ignore[attr-defined]
+            proc = nodes[node_id].processor(self.context, emit)  # type: ignore[attr-defined]
+            self.processors.append(proc)
+            return proc
 
         self.runs = sub.factory(self.buffers, self.dead, make_proc)
         self.positions: dict[TopicPartition, int] = {}
@@ -65,6 +71,21 @@ class Task:
         self.runs[tp[0]](records, tp[1])
         self.positions[tp] = records[-1][0] + 1
         self.pending += len(records)
+        self.last_input = time.monotonic()
+
+    def idle(self, now: float, timeout_ms: int) -> bool:
+        """Advance time-driven processors when no input came for `timeout_ms` (wall clock)."""
+        elapsed = int((now - self.last_input) * 1000)
+        if elapsed < timeout_ms:
+            return False
+        for proc in self.processors:
+            if hasattr(proc, "idle"):
+                try:
+                    proc.idle(elapsed)
+                except Exception as exc:  # raised downstream of a window it closed
+                    self.dead(0, exc, "(idle timeout)", self.partition, -1, None, None, 0, None)
+        self.pending += 1  # state may have changed: make the next commit happen
+        return True
 
     def flush_state(self) -> list[StateWrite]:
         """The dirty entries of every store, for the same commit."""

@@ -183,6 +183,13 @@ class Worker:
         if tp[0] in self._external:
             self.stats.records_in += len(records)
 
+    def tick(self, now: float) -> int:
+        """Let quiet tasks move their stream time on (pipeline idle_timeout_ms)."""
+        timeout = self.plan.idle_timeout_ms
+        if timeout is None:
+            return 0
+        return sum(task.idle(now, timeout) for task in self.tasks.values())
+
     def commit_due(self) -> bool:
         """True when the commit interval passed or enough records wait."""
         pending = sum(t.pending for t in self.tasks.values())
@@ -214,6 +221,7 @@ class Worker:
         while not stop.is_set():
             n = await self.step()
             if n == 0:
+                self.tick(time.monotonic())
                 committed = await self.commit()
                 if not committed and self.config.until_caught_up and await self._caught_up():
                     break

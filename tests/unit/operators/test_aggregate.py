@@ -186,3 +186,26 @@ def test_sessions_match_reference(recs: list[Rec], partitions: int, gap: int, gr
         assert sorted(got) == sorted(closed)
     assert {x.offset for x in d.dead_letters() if x.stage == "late"} == {
         _offset(recs, i, partitions) for i in late}
+
+
+def test_idle_timeout_closes_windows_on_quiet_partitions() -> None:
+    p = Pipeline("i", idle_timeout_ms=1_000)
+    (p.stream("e", key="k", time="ts").window(windows.tumbling(ms=100), emit="final")
+      .count(name="c").to("out"))
+    (p.stream("s", key="k", time="ts").window(windows.session(gap=50), emit="final")
+      .count(name="sessions").to("sessions"))
+    d = TestDriver(p)
+    d.pipe("e", {"k": "a", "ts": 50}, key="a")
+    d.pipe("s", {"k": "a", "ts": 10}, key="a")
+    d.idle(500)
+    assert d.values("out") == [] and d.values("sessions") == []
+    d.idle(600)
+    assert d.values("out") == [{"key": "a", "start": 0, "end": 100, "value": 1}]
+    assert d.values("sessions") == [{"key": "a", "start": 10, "end": 10, "value": 1}]
+    quiet = Pipeline("q")
+    quiet.stream("e", key="k", time="ts").window(windows.tumbling(ms=100), emit="final") \
+        .count(name="c").to("out")
+    d = TestDriver(quiet)
+    d.pipe("e", {"k": "a", "ts": 50}, key="a")
+    d.idle(60_000)
+    assert d.values("out") == [], "without idle_timeout_ms only event time closes windows"
