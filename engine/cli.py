@@ -261,9 +261,24 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
 @click.argument("app")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
               show_default=True)
-def describe(app: str, fmt: str) -> None:
-    """Print the compiled topology of APP: sub-topologies, tasks, topics, stores."""
-    click.echo(RENDERERS[fmt](compile_plan(load_pipeline(app))))
+@log_options
+def describe(app: str, fmt: str, data_dir: str | None, broker: str | None) -> None:
+    """Print the compiled topology of APP: sub-topologies, tasks, topics, stores. With
+    --broker (or --data-dir) it also counts the tasks from the topics' partitions."""
+    physical = compile_plan(load_pipeline(app))
+    click.echo(RENDERERS[fmt](physical))
+    if fmt != "text" or (broker is None and data_dir is None):
+        return
+
+    async def body(log: Transport) -> dict[str, int]:
+        return await log.topics()
+
+    counts = asyncio.run(_with_log(broker, data_dir, True, body))
+    for sub in physical.subtopologies:
+        known = {t: counts[t] for t in sub.sources if t in counts}
+        tasks = max(known.values(), default=0)
+        parts = ", ".join(f"{t}: {n}" for t, n in known.items()) or "topics not created yet"
+        click.echo(f"Sub-topology {sub.id}: {tasks} tasks ({parts})")
 
 
 def _quiet_libraries() -> None:

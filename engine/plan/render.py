@@ -36,7 +36,11 @@ def to_dict(plan: PhysicalPlan) -> dict[str, Any]:
              "written_by": t.written_by, "read_by": t.read_by}
             for t in plan.internal_topics
         ],
-        "stores": [],
+        "stores": [
+            {"name": name, "sub_topology": sub.id, "column_family": f"{plan.pipeline}.{name}",
+             "changelog": f"{plan.pipeline}.{name}-changelog"}
+            for sub in plan.subtopologies for name in sub.stores
+        ],
     }
 
 
@@ -69,7 +73,10 @@ def to_text(plan: PhysicalPlan) -> str:
     for t in plan.internal_topics:
         lines.append(f"  {t.name} ({t.kind}, sub-topology {t.written_by} -> {t.read_by}, "
                      f"partitions {t.partitions or 'as upstream'})")
-    lines.append("State stores: none")
+    stores = [(name, sub.id) for sub in plan.subtopologies for name in sub.stores]
+    lines.append("State stores:" if stores else "State stores: none")
+    lines.extend(f"  {name} (sub-topology {sub_id}; queryable as table '{name}'; changelog "
+                 f"{plan.pipeline}.{name}-changelog on Kafka)" for name, sub_id in stores)
     return "\n".join(lines)
 
 

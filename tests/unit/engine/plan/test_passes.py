@@ -78,3 +78,21 @@ def test_renderers() -> None:
     assert data["internal_topics"][0]["read_by"] == 1
     mermaid = RENDERERS["mermaid"](physical)
     assert mermaid.startswith("flowchart LR") and "subgraph S1" in mermaid
+
+
+def test_stores_are_listed() -> None:
+    from engine import windows
+
+    p = Pipeline("st")
+    s = p.stream("in", key="k", time="ts")
+    s.count(name="n")
+    s.window(windows.tumbling(ms=10)).count(name="w")
+    physical = plan(p)
+    assert physical.stores == ("n", "w")
+    text = RENDERERS["text"](physical)
+    assert "  n (sub-topology 0; queryable as table 'n'; changelog st.n-changelog" in text
+    assert [x["name"] for x in json.loads(RENDERERS["json"](physical))["stores"]] == ["n", "w"]
+    unkeyed = Pipeline("u")
+    unkeyed.stream("in").count(name="n")
+    with pytest.raises(PlanError, match=r"'n' \(aggregate\) needs a keyed stream"):
+        plan(unkeyed)
