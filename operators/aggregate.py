@@ -117,27 +117,32 @@ class WindowAggregate(StatefulNode):
         return self.aggregator.result(stored[0])
 
 
-class WindowAggregator:
-    """Kafka Streams semantics: stream time is the largest time this processor has seen;
-    a window [start, end) accepts records until stream time >= end + grace, then closes
-    (emit 'final' sends its one result then) and is kept for queries until end + retention.
-    A record whose windows are all closed is late."""
+class WindowClock:
+    """What windowed processors share: a persisted stream time (the largest event time seen),
+    heaps of open and closed windows by end, and the wall-clock idle advance."""
 
-    def __init__(self, store: KeyValueStore, node: WindowAggregate, emit: Emit) -> None:
-        self.store, self.node, self.emit = store, node, emit
-        self.agg = node.aggregator
-        self.final = node.emit_mode == "final"
+    store: KeyValueStore
+
+    def _start_clock(self, store: KeyValueStore, windows: list[tuple[int, bytes, bool]]) -> None:
+        """Load stream time and the (end, window key, closed) entries kept in `store`."""
+        self.store = store
         stored = store.get(STREAM_TIME)
         self.stream_time: int = -(1 << 62) if stored is None else stored
         self.last_record_time = self.stream_time
-        self.open: list[tuple[int, bytes]] = []
-        self.closed: list[tuple[int, bytes]] = []
-        for wk, (_, closed, _) in store.items(None, STREAM_TIME):
-            _, start = split_window_key(wk)
-            heap = self.closed if closed else self.open
-            heap.append((start + node.windows.size, wk))
+        self.open = [(end, wk) for end, wk, closed in windows if not closed]
+        self.closed = [(end, wk) for end, wk, closed in windows if closed]
         heapq.heapify(self.open)
         heapq.heapify(self.closed)
+
+    def _observe(self, key: bytes | None, ts: int) -> bytes:
+        """Move stream time to `ts` if it is newer; windows need keys."""
+        if key is None:
+            raise ValueError("windowed aggregation needs a key; this record has none")
+        self.last_record_time = max(self.stream_time, ts)
+        if ts > self.stream_time:
+            self.stream_time = ts
+            self.store.put(STREAM_TIME, ts)
+        return key
 
     def idle(self, elapsed_ms: int) -> None:
         """Wall-clock idle time moves stream time on (design.md §4), closing windows."""
@@ -145,13 +150,26 @@ class WindowAggregator:
         self.store.put(STREAM_TIME, self.stream_time)
         self._advance()
 
+    def _advance(self) -> None:
+        raise NotImplementedError
+
+
+class WindowAggregator(WindowClock):
+    """Kafka Streams semantics: stream time is the largest time this processor has seen;
+    a window [start, end) accepts records until stream time >= end + grace, then closes
+    (emit 'final' sends its one result then) and is kept for queries until end + retention.
+    A record whose windows are all closed is late."""
+
+    def __init__(self, store: KeyValueStore, node: WindowAggregate, emit: Emit) -> None:
+        self.node, self.emit = node, emit
+        self.agg = node.aggregator
+        self.final = node.emit_mode == "final"
+        size = node.windows.size
+        self._start_clock(store, [(split_window_key(wk)[1] + size, wk, closed)
+                                  for wk, (_, closed, _) in store.items(None, STREAM_TIME)])
+
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
-        if key is None:
-            raise ValueError("windowed aggregation needs a key; this record has none")
-        self.last_record_time = max(self.stream_time, ts)
-        if ts > self.stream_time:
-            self.stream_time = ts
-            self.store.put(STREAM_TIME, ts)
+        key = self._observe(key, ts)
         accepted = False
         for window in self.node.windows.windows_for(ts):
             if self.stream_time >= window.end + self.node.grace:

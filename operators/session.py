@@ -18,7 +18,7 @@ from engine.api.processor import Emit, Processor, ProcessorContext, WindowResult
 from engine.api.serde import key_from_bytes
 from engine.api.state import KeyValueStore, split_window_key, window_key
 from engine.api.windows import SessionWindows
-from operators.aggregate import STREAM_TIME, StatefulNode
+from operators.aggregate import STREAM_TIME, StatefulNode, WindowClock
 
 Entry = tuple[Any, bool, int, int]  # accumulator, closed, end, max event time
 
@@ -52,39 +52,21 @@ class SessionAggregate(StatefulNode):
         return self.aggregator.result(stored[0])
 
 
-class SessionAggregator:
+class SessionAggregator(WindowClock):
     """Keeps sessions in the store as window_key(key, start) -> Entry."""
 
     def __init__(self, store: KeyValueStore, node: SessionAggregate, emit: Emit) -> None:
-        self.store, self.node, self.emit = store, node, emit
+        self.node, self.emit = node, emit
         self.agg = node.aggregator
         merge = node.aggregator.merge
         assert merge is not None, "the DSL requires a merge function for sessions"
         self.merge: Callable[[Any, Any], Any] = merge
         self.span = node.windows.gap + node.grace
-        stored = store.get(STREAM_TIME)
-        self.stream_time: int = -(1 << 62) if stored is None else stored
-        self.last_record_time = self.stream_time
-        self.open: list[tuple[int, bytes]] = []
-        self.closed: list[tuple[int, bytes]] = []
-        for wk, (_, closed, end, _) in store.items(None, STREAM_TIME):
-            (self.closed if closed else self.open).append((end, wk))
-        heapq.heapify(self.open)
-        heapq.heapify(self.closed)
-
-    def idle(self, elapsed_ms: int) -> None:
-        """Wall-clock idle time moves stream time on (design.md §4), closing sessions."""
-        self.stream_time = self.last_record_time + elapsed_ms
-        self.store.put(STREAM_TIME, self.stream_time)
-        self._advance()
+        self._start_clock(store, [(end, wk, closed) for wk, (_, closed, end, _)
+                                  in store.items(None, STREAM_TIME)])
 
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
-        if key is None:
-            raise ValueError("session windows need a key; this record has none")
-        self.last_record_time = max(self.stream_time, ts)
-        if ts > self.stream_time:
-            self.stream_time = ts
-            self.store.put(STREAM_TIME, ts)
+        key = self._observe(key, ts)
         gap = self.node.windows.gap
         joined = [(wk, entry) for wk, entry in self.store.items(
                       window_key(key, -(1 << 62)), window_key(key, ts + gap + 1))
