@@ -11,6 +11,7 @@ from engine.api.aggregators import Aggregator, Field
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
 from operators.aggregate import Aggregate, TableFilter, TableMap, WindowAggregate
 from operators.session import SessionAggregate
+from operators.sliding import SlidingAggregate
 
 if TYPE_CHECKING:
     from engine.dsl.pipeline import Pipeline, Stream
@@ -90,8 +91,12 @@ class WindowedStream(Aggregations):
                 windows=self.windows, grace=self.grace, emit_mode=self.emit,
                 retention=self.retention)
             return Table(self.pipeline, stream.node_id, windowed=True)
-        if not isinstance(self.windows, TimeWindows):
-            raise NotImplementedError(f"{self.windows.kind} windows are not built yet")
+        if isinstance(self.windows, SlidingWindows):
+            stream = self.pipeline._add(
+                SlidingAggregate, (self.node_id,), name, aggregator=aggregator,
+                windows=self.windows, grace=self.grace, emit_mode=self.emit,
+                retention=self.retention)
+            return Table(self.pipeline, stream.node_id, windowed=True)
         stream = self.pipeline._add(
             WindowAggregate, (self.node_id,), name, aggregator=aggregator,
             windows=self.windows, grace=self.grace, emit_mode=self.emit,

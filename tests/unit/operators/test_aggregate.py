@@ -209,3 +209,65 @@ def test_idle_timeout_closes_windows_on_quiet_partitions() -> None:
     d.pipe("e", {"k": "a", "ts": 50}, key="a")
     d.idle(60_000)
     assert d.values("out") == [], "without idle_timeout_ms only event time closes windows"
+
+
+def sliding_reference(recs: list[Rec], d: int) -> dict[tuple[str, int], int]:
+    """KIP-450 windows from the whole input: a left window [t - d, t] per record, and a right
+    window [t + 1, t + 1 + d] where it holds a record; value = sum of prices inside."""
+    by_key: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for key, ts, price in recs:
+        by_key[key].append((ts, price))
+    out = {}
+    for key, rows in by_key.items():
+        times = [t for t, _ in rows]
+        starts = {t - d for t in times} | {t + 1 for t in times
+                                           if any(t + 1 <= u <= t + 1 + d for u in times)}
+        for s in starts:
+            out[(key, s)] = sum(p for t, p in rows if s <= t <= s + d)
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(recs=records_st, partitions=st.integers(1, 4), d=st.sampled_from([1, 3, 10]))
+def test_sliding_windows_match_kip450_out_of_order(recs: list[Rec], partitions: int,
+                                                   d: int) -> None:
+    p = Pipeline("sl")
+    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=1_000)
+      .sum("price", name="sliding").to("out"))
+    d_ = TestDriver(p, partitions=partitions)
+    for key, ts, price in recs:
+        d_.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
+    table = {(w.key, w.start): w.value for _, w in d_.table("sliding").items()}
+    assert table == sliding_reference(recs, d)
+    assert all(o.value["end"] - o.value["start"] == d for o in d_.read("out"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(recs=records_st, d=st.sampled_from([2, 10]), grace=st.sampled_from([0, 5]))
+def test_sliding_final_emits_closed_windows_once(recs: list[Rec], d: int, grace: int) -> None:
+    ordered = sorted(recs, key=lambda r: r[1])
+    p = Pipeline("sf")
+    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=grace,
+                                                 emit="final")
+      .sum("price", name="sliding").to("out"))
+    drv = TestDriver(p)
+    for key, ts, price in ordered:
+        drv.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
+    now = max((ts for _, ts, _ in ordered), default=0)
+    expected = {k: v for k, v in sliding_reference(ordered, d).items() if k[1] + d + grace < now}
+    got = [(o.value["key"], o.value["start"], o.value["value"]) for o in drv.read("out")]
+    assert len(got) == len({(k, s) for k, s, _ in got})
+    assert {(k, s): v for k, s, v in got} == expected
+    assert drv.dead_letters() == []
+
+
+def test_sliding_late_record_is_dead_lettered() -> None:
+    p = Pipeline("sll")
+    p.stream("e", key="k", time="ts").window(windows.sliding(ms=10)).count(name="c")
+    d = TestDriver(p)
+    for ts in (100, 95, 50):
+        d.pipe("e", {"k": "a", "ts": ts}, key="a")
+    assert [(x.stage, x.offset) for x in d.dead_letters()] == [("late", 2)]
+    # [85, 95] (the left window of 95) had already closed at stream time 100 (grace 0)
+    assert {(w.start, w.end, w.value) for w in d.table("c").windows("a")} == {
+        (90, 100, 2), (96, 106, 1)}
