@@ -11,13 +11,10 @@ topic. Both outputs must hold the same records, or the run exits with status 1.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import msgspec
 
+from benchmarks.common import bench_main
 from engine import Pipeline, plan
 from engine.api import OutRecord
 from engine.runtime import Worker, WorkerConfig
@@ -181,24 +179,7 @@ def bench(data: Path, n: int, seed: int) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run in the given or a temporary data dir, and clean up."""
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.stateless",
-                                     description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--events", type=int, default=1_000_000, help="input events (N)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="empty or new directory to use (default: a temp dir, deleted)")
-    parser.add_argument("--seed", type=int, default=42, help="generator seed")
-    args = parser.parse_args(argv)
-    if args.events < 1:
-        parser.error("--events must be positive")
-    if args.data_dir is not None:
-        if args.data_dir.exists() and any(args.data_dir.iterdir()):
-            parser.error(f"--data-dir {args.data_dir} is not empty")
-        return bench(args.data_dir, args.events, args.seed)
-    data = Path(tempfile.mkdtemp(prefix="shoal-bench-"))
-    try:
-        return bench(data, args.events, args.seed)
-    finally:
-        shutil.rmtree(data, ignore_errors=True)
+    return bench_main("python -m benchmarks.stateless", __doc__, bench, argv)
 
 
 if __name__ == "__main__":

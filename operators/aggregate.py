@@ -138,16 +138,18 @@ class WindowClock:
         """Move stream time to `ts` if it is newer; windows need keys."""
         if key is None:
             raise ValueError("windowed aggregation needs a key; this record has none")
-        self.last_record_time = max(self.stream_time, ts)
         if ts > self.stream_time:
             self.stream_time = ts
-            self.store.put(STREAM_TIME, ts)
+        self.last_record_time = self.stream_time
         return key
+
+    def before_commit(self) -> None:
+        """Persist stream time with the commit (once, not per record)."""
+        self.store.put(STREAM_TIME, self.stream_time)
 
     def idle(self, elapsed_ms: int) -> None:
         """Wall-clock idle time moves stream time on (design.md §4), closing windows."""
         self.stream_time = self.last_record_time + elapsed_ms
-        self.store.put(STREAM_TIME, self.stream_time)
         self._advance()
 
     def _advance(self) -> None:
@@ -164,34 +166,49 @@ class WindowAggregator(WindowClock):
         self.node, self.emit = node, emit
         self.agg = node.aggregator
         self.final = node.emit_mode == "final"
-        size = node.windows.size
-        self._start_clock(store, [(split_window_key(wk)[1] + size, wk, closed)
+        self.size, self.grace = node.windows.size, node.grace
+        self.tumbling = node.windows.advance == node.windows.size
+        self._keys: dict[tuple[bytes, int], bytes] = {}
+        self._start_clock(store, [(split_window_key(wk)[1] + self.size, wk, closed)
                                   for wk, (_, closed, _) in store.items(None, STREAM_TIME)])
 
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
         key = self._observe(key, ts)
-        accepted = False
-        for window in self.node.windows.windows_for(ts):
-            if self.stream_time >= window.end + self.node.grace:
-                continue
-            accepted = True
-            self._add(key, window.start, window.end, value, ts)
-        self._advance()
+        if self.tumbling:  # the common case: one window, no list of windows
+            start = ts - ts % self.size
+            accepted = self.stream_time < start + self.size + self.grace
+            if accepted:
+                self._add(key, start, value, ts)
+        else:
+            accepted = False
+            for window in self.node.windows.windows_for(ts):
+                if self.stream_time < window.end + self.grace:
+                    accepted = True
+                    self._add(key, window.start, value, ts)
+        if self.open and self.open[0][0] + self.grace <= self.stream_time:
+            self._advance()
         if not accepted:
             raise LateRecord(f"event time {ts} is behind stream time {self.stream_time} by "
-                             f"more than the window size plus grace ({self.node.grace} ms)")
+                             f"more than the window size plus grace ({self.grace} ms)")
 
-    def _add(self, key: bytes, start: int, end: int, value: Any, ts: int) -> None:
-        wk = window_key(key, start)
+    def _add(self, key: bytes, start: int, value: Any, ts: int) -> None:
+        wk = self._keys.get((key, start))
+        if wk is None:
+            if len(self._keys) > 100_000:
+                self._keys.clear()
+            wk = self._keys[(key, start)] = window_key(key, start)
         entry = self.store.get(wk)
         if entry is None:
-            entry = (self.agg.initial(), False, ts)
-            heapq.heappush(self.open, (end, wk))
-        acc = self.agg.add(entry[0], value)
-        self.store.put(wk, (acc, False, max(ts, entry[2])))
+            acc, latest = self.agg.add(self.agg.initial(), value), ts
+            heapq.heappush(self.open, (start + self.size, wk))
+        else:
+            acc, latest = self.agg.add(entry[0], value), entry[2]
+            if ts > latest:
+                latest = ts
+        self.store.put(wk, (acc, False, latest))
         if not self.final:
-            self.emit(key, WindowResult(key_from_bytes(key), start, end, self.agg.result(acc)),
-                      ts)
+            self.emit(key, WindowResult(key_from_bytes(key), start, start + self.size,
+                                        self.agg.result(acc)), ts)
 
     def _advance(self) -> None:
         """Close windows whose grace has passed; purge closed ones past retention."""

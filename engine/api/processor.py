@@ -36,7 +36,12 @@ class Processor(Protocol):
 
 
 class TimeDriven(Protocol):
-    """A processor whose stream time a quiet partition can move on by wall-clock time."""
+    """A processor with a stream time: persisted by `before_commit` (called by its task just
+    before the commit flushes stores), moved on by wall-clock time on a quiet partition."""
+
+    def before_commit(self) -> None:
+        """Write what must be durable with this commit (e.g. stream time) to the stores."""
+        ...
 
     def idle(self, elapsed_ms: int) -> None:
         """No input for `elapsed_ms` of wall-clock time: advance stream time that far past

@@ -89,6 +89,9 @@ class Task:
 
     def flush_state(self) -> list[StateWrite]:
         """The dirty entries of every store, for the same commit."""
+        for proc in self.processors:
+            if hasattr(proc, "before_commit"):
+                proc.before_commit()
         return [StateWrite(store.name, self.partition, changes, dict(self.positions))
                 for store in self.context.stores.values() if (changes := store.flush())]
 
