@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Coroutine
 from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from apps.generate import orders
+from engine.transport import EmbeddedLog, RecordTuple
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ShoalRunner = Callable[..., subprocess.CompletedProcess[str]]
+T = TypeVar("T")
 
 
 def shoal_argv() -> list[str]:
@@ -40,6 +45,49 @@ def run_shoal(*args: str | os.PathLike[str], data_dir: Path | None = None,
         argv += ["--data-dir", str(data_dir)]
     return subprocess.run(argv, cwd=REPO_ROOT, env=shoal_env(), capture_output=True,
                           text=True, timeout=timeout, check=False)
+
+
+def start_shoal(argv: list[str], stderr: Path) -> subprocess.Popen[bytes]:
+    """Start `argv` (a CLI command line) from the repo root in the background, its stderr
+    going to the file `stderr` (stdout discarded); for tests that signal the process."""
+    with stderr.open("wb") as err:
+        return subprocess.Popen(argv, cwd=REPO_ROOT, env=shoal_env(),
+                                stdout=subprocess.DEVNULL, stderr=err)
+
+
+def wait_for_banner(proc: subprocess.Popen[bytes], stderr: Path, banner: bytes,
+                    timeout: float = 30) -> float:
+    """Seconds from now until `banner` shows up in the file `stderr` (e.g. `shoal run`'s
+    "pipeline 'NAME'" line, printed once start-up is over); fails if the process exits first."""
+    began = time.monotonic()
+    while banner not in stderr.read_bytes():
+        assert proc.poll() is None, f"run exited before starting:\n{stderr.read_text()}"
+        assert time.monotonic() - began < timeout, "no banner: run did not start"
+        time.sleep(0.002)
+    return time.monotonic() - began
+
+
+def read_log(data_dir: Path, body: Callable[[EmbeddedLog], Coroutine[Any, Any, T]]) -> T:
+    """`await body(log)` on the embedded log opened read-only (no writer may be running)."""
+    async def main() -> T:
+        log = EmbeddedLog(data_dir, read_only=True)
+        try:
+            return await body(log)
+        finally:
+            await log.close()
+    return asyncio.run(main())
+
+
+async def read_topic(log: EmbeddedLog, topic: str) -> list[tuple[int, RecordTuple]]:
+    """Every record of `topic` with its partition, partition by partition in offset order."""
+    rows: list[tuple[int, RecordTuple]] = []
+    for partition, end in enumerate(await log.end_offsets(topic)):
+        offset = 0
+        while offset < end:
+            batch = await log.read((topic, partition), offset, 10_000)
+            rows.extend((partition, record) for record in batch)
+            offset = batch[-1][0] + 1
+    return rows
 
 
 def write_orders(path: Path, count: int, seed: int = 7, bad_every: int = 100) -> list[str]:

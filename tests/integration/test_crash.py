@@ -6,7 +6,6 @@ Reproduce a run with SHOAL_CRASH_SEED=<seed printed on failure>.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import random
@@ -15,10 +14,9 @@ import signal
 import subprocess
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 import msgspec
 import pytest
@@ -27,11 +25,11 @@ from apps.generate import orders
 from apps.orders import InvalidOrder, enrich, is_domestic, is_large, validate
 from apps.shop_events import Order
 from engine.transport import EmbeddedLog, RecordTuple, partition_for
+from tests.integration.conftest import read_log, read_topic, start_shoal
+from tests.integration.conftest import wait_for_banner as wait_for_line
 
 pytestmark = pytest.mark.slow
-T = TypeVar("T")
 ShoalRunner = Callable[..., subprocess.CompletedProcess[str]]
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 COUNT = 200_000
 BAD_EVERY = 100
@@ -95,17 +93,6 @@ class Snapshot:
     produced: int  # records in the output topics
 
 
-def read_log(data_dir: Path, body: Callable[[EmbeddedLog], Coroutine[Any, Any, T]]) -> T:
-    """`await body(log)` on the log opened read-only (no writer may be running)."""
-    async def main() -> T:
-        log = EmbeddedLog(data_dir, read_only=True)
-        try:
-            return await body(log)
-        finally:
-            await log.close()
-    return asyncio.run(main())
-
-
 def snapshot(data_dir: Path) -> Snapshot:
     async def body(log: EmbeddedLog) -> Snapshot:
         topics = await log.topics()
@@ -118,33 +105,18 @@ def snapshot(data_dir: Path) -> Snapshot:
 def read_outputs(data_dir: Path) -> dict[str, list[tuple[int, RecordTuple]]]:
     """Every record of the output topics, with its partition."""
     async def body(log: EmbeddedLog) -> dict[str, list[tuple[int, RecordTuple]]]:
-        rows: dict[str, list[tuple[int, RecordTuple]]] = {topic: [] for topic in OUTPUTS}
-        for topic in OUTPUTS:
-            for partition, end in enumerate(await log.end_offsets(topic)):
-                offset = 0
-                while offset < end:
-                    batch = await log.read((topic, partition), offset, 10_000)
-                    rows[topic].extend((partition, record) for record in batch)
-                    offset = batch[-1][0] + 1
-        return rows
+        return {topic: await read_topic(log, topic) for topic in OUTPUTS}
     return read_log(data_dir, body)
 
 
 # -- running and killing ---------------------------------------------------------------------
 def start(argv: list[str], data_dir: Path, stderr: Path) -> subprocess.Popen[bytes]:
-    with stderr.open("wb") as err:
-        return subprocess.Popen([*argv, *RUN_ARGS, "--data-dir", str(data_dir)],
-                                cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=err)
+    return start_shoal([*argv, *RUN_ARGS, "--data-dir", str(data_dir)], stderr)
 
 
 def wait_for_banner(proc: subprocess.Popen[bytes], stderr: Path, timeout: float = 30) -> float:
     """Seconds from now until the run printed its banner (start-up is over)."""
-    began = time.monotonic()
-    while BANNER not in stderr.read_bytes():
-        assert proc.poll() is None, f"run exited before starting:\n{stderr.read_text()}"
-        assert time.monotonic() - began < timeout, "no banner: run did not start"
-        time.sleep(0.002)
-    return time.monotonic() - began
+    return wait_for_line(proc, stderr, BANNER, timeout)
 
 
 def produce(shoal: ShoalRunner, lines: list[str], file: Path, data_dir: Path) -> None:
