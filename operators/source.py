@@ -35,6 +35,7 @@ class Source(Node):
     key_field: str | None = None
     time: TimeSpec = None
     internal: bool = False
+    tombstones: bool = False
 
     @property
     def keyed(self) -> bool | None:
@@ -51,20 +52,25 @@ class Source(Node):
         w = ctx.w
         ctx.stage("decode", self.name)
         decode = internal_decoder() if self.internal else value_decoder(self.schema)
-        w.line(f"v = {w.const(decode, 'dec')}({var})")
+        if self.tombstones:  # a table's topic: a null value deletes the key
+            w.line(f"v = None if {var} is None else {w.const(decode, 'dec')}({var})")
+        else:
+            w.line(f"v = {w.const(decode, 'dec')}({var})")
         if self.key_field is not None:
             ctx.stage("key", self.name)
-            w.open("if k is None:")
+            w.open("if k is None:" if not self.tombstones else "if k is None and v is not None:")
             access = _field_access(self.schema, "v", self.key_field)
             w.line(f"k = {w.const(key_to_bytes, 'keyb')}({access})")
             w.level -= 1
         if self.time is not None:
             ctx.stage("time", self.name)
+            if self.tombstones:
+                w.open("if v is not None:")
             if isinstance(self.time, str):
                 w.line(f"ts = {_field_access(self.schema, 'v', self.time)}")
             else:
                 w.line(f"ts = {w.const(self.time, 'timefn')}(v)")
             w.open("if ts.__class__ is not int:")
             w.line(f"ts = {w.const(coerce_timestamp, 'ts')}(ts)")
-            w.level -= 1
+            w.level -= 1 + self.tombstones
         return "v"

@@ -45,13 +45,16 @@ def value_decoder(schema: Schema) -> Callable[[bytes], Any]:
     return msgspec.json.Decoder(schema).decode
 
 
-def value_encoder() -> Callable[[Any], bytes]:
-    """Encoder used at sinks: JSON for structs, dicts, lists and scalars; bytes pass through."""
+def value_encoder() -> Callable[[Any], bytes | None]:
+    """Encoder used at sinks: JSON for structs, dicts, lists and scalars; bytes pass through;
+    None becomes a null value (a tombstone)."""
     enc = msgspec.json.Encoder().encode
 
-    def encode(value: Any) -> bytes:
+    def encode(value: Any) -> bytes | None:
         if value.__class__ is bytes:
             return value
+        if value is None:
+            return None  # a tombstone: deletes the key downstream
         return enc(value)
 
     return encode

@@ -96,7 +96,9 @@ class Pipeline:
         """A table over `topic`: the latest value per key (a null value deletes the key),
         materialised in the store `name` and queryable by that name."""
         check_name(name, "table", required=True)
-        stream = self.stream(topic, value=value, key=key, time=time, name=f"{name}.source")
+        check_topic(topic)
+        stream = self._add(Source, (), f"{name}.source", topic=topic, schema=value,
+                           key_field=key, time=time, tombstones=True)
         node = self._add(Materialize, (stream.node_id,), name)
         return Table(self, node.node_id)
 

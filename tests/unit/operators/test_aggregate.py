@@ -82,11 +82,12 @@ def test_updates_emit_every_running_value(recs: list[Rec], partitions: int, size
 
 @settings(max_examples=60, deadline=None)
 @given(recs=records_st, partitions=st.integers(1, 8), size=st.sampled_from([5, 10]),
-       grace=st.sampled_from([0, 4, 30]))
+       hops=st.sampled_from([1, 5]), grace=st.sampled_from([0, 4, 30]))
 def test_final_emits_each_closed_window_once(recs: list[Rec], partitions: int, size: int,
-                                             grace: int) -> None:
-    d = _run(recs, partitions, windows.tumbling(ms=size), grace, "final")
-    sums, _, stream_time = reference(recs, partitions, size, size, grace)
+                                             hops: int, grace: int) -> None:
+    advance = size // hops
+    d = _run(recs, partitions, windows.TimeWindows(size, advance), grace, "final")
+    sums, _, stream_time = reference(recs, partitions, size, advance, grace)
     expected = {(key, s): values[-1] for (key, s), values in sums.items()
                 if stream_time[partition_for(key.encode(), partitions)] >= s + size + grace}
     got = [(o.value["key"], o.value["start"], o.value["value"]) for o in d.read("out")]
@@ -167,7 +168,7 @@ def session_reference(recs: list[Rec], partitions: int, gap: int, grace: int
 
 
 @settings(max_examples=80, deadline=None)
-@given(recs=records_st, partitions=st.integers(1, 4), gap=st.sampled_from([3, 10]),
+@given(recs=records_st, partitions=st.integers(1, 8), gap=st.sampled_from([3, 10]),
        grace=st.sampled_from([0, 5]), emit=st.sampled_from(["updates", "final"]))
 def test_sessions_match_reference(recs: list[Rec], partitions: int, gap: int, grace: int,
                                   emit: str) -> None:
@@ -228,7 +229,7 @@ def sliding_reference(recs: list[Rec], d: int) -> dict[tuple[str, int], int]:
 
 
 @settings(max_examples=80, deadline=None)
-@given(recs=records_st, partitions=st.integers(1, 4), d=st.sampled_from([1, 3, 10]))
+@given(recs=records_st, partitions=st.integers(1, 8), d=st.sampled_from([1, 3, 10]))
 def test_sliding_windows_match_kip450_out_of_order(recs: list[Rec], partitions: int,
                                                    d: int) -> None:
     p = Pipeline("sl")
@@ -271,3 +272,22 @@ def test_sliding_late_record_is_dead_lettered() -> None:
     # [85, 95] (the left window of 95) had already closed at stream time 100 (grace 0)
     assert {(w.start, w.end, w.value) for w in d.table("c").windows("a")} == {
         (90, 100, 2), (96, 106, 1)}
+
+
+def test_topic_table_keeps_latest_value_and_deletes_on_null() -> None:
+    p = Pipeline("t")
+    prices = p.table("prices", key="sku", name="prices")
+    prices.filter(lambda v: v["price"] < 100).map_values(lambda v: v["price"]).to("cheap")
+    d = TestDriver(p, partitions=2)
+    d.pipe("prices", {"sku": "a", "price": 10}, key="a")
+    d.pipe("prices", {"sku": "b", "price": 500}, key="b")
+    d.pipe("prices", {"sku": "a", "price": 20}, key="a")
+    d.pipe("prices", None, key="b")
+    table = d.table("prices")
+    assert table.get("a") == {"sku": "a", "price": 20} and table.get("b") is None
+    assert [k for k, _ in table.items()] == ["a"]
+    by_key: dict[str | None, list[Any]] = defaultdict(list)
+    for out in d.read("cheap"):
+        by_key[out.key].append(out.value)
+    # b's 500 fails the table filter: a delete (None); its tombstone stays a delete
+    assert dict(by_key) == {"a": [10, 20], "b": [None, None]}

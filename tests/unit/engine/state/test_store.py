@@ -2,34 +2,65 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.api.state import prefix_end, split_window_key, window_key
-from engine.state import DictBackend, TaskStore
+from engine.state import Backend, DictBackend, LocalState, TaskStore
+
+Commit = Callable[[list[tuple[bytes, bytes | None]]], None]
 
 
-def test_reads_see_own_writes_and_flush_persists() -> None:
-    backend = DictBackend()
-    store = TaskStore("s", 3, backend)
-    store.put(b"a", {"n": 1})
-    store.put(b"b", 2)
-    store.delete(b"b")
-    assert store.get(b"a") == {"n": 1} and store.get(b"b") is None
-    assert backend.data == {}
-    backend.apply(store.flush())
-    assert set(backend.data) == {b"\x00\x00\x00\x03a"}
-    fresh = TaskStore("s", 3, backend)
-    assert fresh.get(b"a") == {"n": 1}
-    assert TaskStore("s", 4, backend).get(b"a") is None
+@contextmanager
+def opened(kind: str) -> Iterator[tuple[Backend, Commit]]:
+    """A backend of `kind` and the way a commit writes to it."""
+    if kind == "dict":
+        backend = DictBackend()
+        yield backend, backend.apply
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = LocalState(Path(tmp), "t")
+        try:
+            yield local.backend("s"), lambda changes: local.write("s", changes)
+        finally:
+            local.close()
 
 
-def test_items_merge_committed_and_dirty_in_order() -> None:
-    backend = DictBackend()
+BACKENDS = pytest.mark.parametrize("kind", ["dict", "rocksdb"])
+
+
+@BACKENDS
+def test_reads_see_own_writes_and_flush_persists(kind: str) -> None:
+    with opened(kind) as (backend, commit):
+        store = TaskStore("s", 3, backend)
+        store.put(b"a", {"n": 1})
+        store.put(b"b", 2)
+        store.delete(b"b")
+        assert store.get(b"a") == {"n": 1} and store.get(b"b") is None
+        assert list(backend.scan(b"", None)) == []
+        commit(store.flush())
+        assert [k for k, _ in backend.scan(b"", None)] == [b"\x00\x00\x00\x03a"]
+        assert TaskStore("s", 3, backend).get(b"a") == {"n": 1}
+        assert TaskStore("s", 4, backend).get(b"a") is None
+
+
+@BACKENDS
+def test_items_merge_committed_and_dirty_in_order(kind: str) -> None:
+    with opened(kind) as (backend, commit):
+        _merge_scenario(backend, commit)
+
+
+def _merge_scenario(backend: Backend, commit: Commit) -> None:
     store = TaskStore("s", 0, backend)
     for key in (b"a", b"c", b"e"):
         store.put(key, key.decode())
-    backend.apply(store.flush())
+    commit(store.flush())
     store.put(b"b", "B")
     store.delete(b"c")
     store.put(b"e", "E")
@@ -37,12 +68,19 @@ def test_items_merge_committed_and_dirty_in_order() -> None:
     assert list(store.items(b"b", b"e")) == [(b"b", "B")]
 
 
-@settings(max_examples=60, deadline=None)
+@BACKENDS
+@settings(max_examples=40, deadline=None)
 @given(ops=st.lists(st.tuples(st.binary(max_size=3), st.one_of(st.none(), st.integers())),
                     max_size=40),
        flush_every=st.integers(1, 10))
-def test_store_matches_a_dict(ops: list[tuple[bytes, int | None]], flush_every: int) -> None:
-    backend = DictBackend()
+def test_store_matches_a_dict(kind: str, ops: list[tuple[bytes, int | None]],
+                              flush_every: int) -> None:
+    with opened(kind) as (backend, commit):
+        _model_scenario(backend, commit, ops, flush_every)
+
+
+def _model_scenario(backend: Backend, commit: Commit, ops: list[tuple[bytes, int | None]],
+                    flush_every: int) -> None:
     store = TaskStore("s", 1, backend, cache_limit=4)
     model: dict[bytes, int] = {}
     for i, (key, value) in enumerate(ops):
@@ -52,7 +90,7 @@ def test_store_matches_a_dict(ops: list[tuple[bytes, int | None]], flush_every: 
         else:
             model[key] = value
         if i % flush_every == 0:
-            backend.apply(store.flush())
+            commit(store.flush())
         assert store.get(key) == model.get(key)
     assert list(store.items()) == sorted(model.items())
 
