@@ -89,7 +89,7 @@ class Task:
 
     def flush_state(self) -> list[StateWrite]:
         """The dirty entries of every store, for the same commit."""
-        for proc in self.processors:
+        for proc in self.processors if self.pending else ():  # else stream time is as stored
             if hasattr(proc, "before_commit"):
                 proc.before_commit()
         return [StateWrite(store.name, self.partition, changes, dict(self.positions))

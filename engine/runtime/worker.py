@@ -96,7 +96,7 @@ class Worker:
                 topic = changelog_topic(self._qualified(store))
                 if topic not in existing:
                     existing[topic] = count
-                    await self.transport.create_topic(topic, count)
+                    await self.transport.create_topic(topic, count, compact=True)
             for topic, kind in sub.outputs:
                 wanted = internal[topic].partitions if kind == "repartition" else None
                 if topic not in existing:
@@ -163,6 +163,9 @@ class Worker:
             task = self.routes.pop(tp, None)
             if task is not None and not any(t is task for t in self.routes.values()):
                 self.tasks.pop((task.sub.id, task.partition), None)
+                local = self.local
+                for store in task.sub.stores if local is not None else ():
+                    local.reset(self._qualified(store), task.partition)  # no longer ours
 
     # -- the loop ------------------------------------------------------------------------
     async def step(self) -> int:

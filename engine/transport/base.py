@@ -93,7 +93,9 @@ class Transport(Protocol):
     supports_state: bool
     changelogs: bool
 
-    async def create_topic(self, topic: str, partitions: int) -> None: ...
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
+        """Create `topic`; compact=True keeps the latest record per key (changelogs)."""
+        ...
 
     async def topics(self) -> dict[str, int]: ...
 

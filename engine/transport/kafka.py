@@ -119,10 +119,13 @@ class KafkaTransport:
             raise UnknownTopicError(topic)
         return self._counts[topic]
 
-    async def create_topic(self, topic: str, partitions: int) -> None:
-        """Create `topic` (replication 1); fine when it exists with that many partitions."""
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
+        """Create `topic` (replication 1; compacted for changelogs); fine when it exists with
+        that many partitions."""
         admin = await self.admin()
-        response = await admin.create_topics([NewTopic(topic, partitions, 1)])
+        configs = {"cleanup.policy": "compact"} if compact else {}
+        response = await admin.create_topics([NewTopic(topic, partitions, 1,
+                                                       topic_configs=configs)])
         for name, code, *rest in response.topic_errors:
             if code == TOPIC_EXISTS:
                 self._counts.pop(topic, None)

@@ -61,8 +61,9 @@ class LocalLog:
             raise UnknownTopicError(topic)
         return meta
 
-    async def create_topic(self, topic: str, partitions: int) -> None:
-        """Create `topic`; a no-op when it exists with the same partition count."""
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
+        """Create `topic`; a no-op when it exists with the same partition count. (Local logs
+        keep every record: `compact` changes nothing here.)"""
         if partitions < 1:
             raise ConfigError(f"topic '{topic}' needs at least 1 partition, got {partitions}")
         existing = self.meta.get(topic)
