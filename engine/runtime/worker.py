@@ -163,9 +163,9 @@ class Worker:
             task = self.routes.pop(tp, None)
             if task is not None and not any(t is task for t in self.routes.values()):
                 self.tasks.pop((task.sub.id, task.partition), None)
-                local = self.local
-                for store in task.sub.stores if local is not None else ():
-                    local.reset(self._qualified(store), task.partition)  # no longer ours
+                if self.local is not None:  # the partition is no longer ours to serve
+                    for store in task.sub.stores:
+                        self.local.reset(self._qualified(store), task.partition)
 
     # -- the loop ------------------------------------------------------------------------
     async def step(self) -> int:
