@@ -42,7 +42,8 @@ def summary(stats: RunStats, dead_letter_topic: str) -> str:
     for topic, count in sorted(stats.out.items()):
         if topic != dead_letter_topic:
             lines.append(f"  -> {topic}: {count:,}")
-    lines.append(f"  dead-lettered: {stats.dead_lettered:,}"
+    late = f", {stats.late:,} of them late for their windows" if stats.late else ""
+    lines.append(f"  dead-lettered: {stats.dead_lettered:,}{late}"
                  + (f" (see `shoal tail {dead_letter_topic}`)" if stats.dead_lettered else ""))
     return "\n".join(lines)
 

@@ -15,6 +15,7 @@ class RunStats:
     backlog: int = 0
     out: dict[str, int] = field(default_factory=dict)
     dead_lettered: int = 0
+    late: int = 0
     commits: int = 0
 
     @property

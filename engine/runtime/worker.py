@@ -214,6 +214,7 @@ class Worker:
         for topic, records in batch.outputs:
             self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
         self.stats.dead_lettered = sum(t.dead.count for t in self.tasks.values())
+        self.stats.late = sum(t.dead.late for t in self.tasks.values())
         return True
 
     async def run(self, stop: asyncio.Event | None = None) -> RunStats:

@@ -269,6 +269,7 @@ def test_sliding_late_record_is_dead_lettered() -> None:
     for ts in (100, 95, 50):
         d.pipe("e", {"k": "a", "ts": ts}, key="a")
     assert [(x.stage, x.offset) for x in d.dead_letters()] == [("late", 2)]
+    assert (d.worker.stats.late, d.worker.stats.dead_lettered) == (1, 1)
     # [85, 95] (the left window of 95) had already closed at stream time 100 (grace 0)
     assert {(w.start, w.end, w.value) for w in d.table("c").windows("a")} == {
         (90, 100, 2), (96, 106, 1)}
