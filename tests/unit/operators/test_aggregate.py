@@ -292,3 +292,49 @@ def test_topic_table_keeps_latest_value_and_deletes_on_null() -> None:
         by_key[out.key].append(out.value)
     # b's 500 fails the table filter: a delete (None); its tombstone stays a delete
     assert dict(by_key) == {"a": [10, 20], "b": [None, None]}
+
+
+def sliding_replay(recs: list[Rec], partitions: int, d: int, grace: int
+                   ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int]], set[int]]:
+    """Arrival-order brute force: after each record, every KIP-450 window of the accepted
+    records that is still open exists, its value recomputed from scratch; windows close once
+    stream time > end + grace. Returns final values, closed windows, late record indexes."""
+    stream_time: dict[int, int] = {}
+    accepted: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    values: dict[tuple[str, int], int] = {}
+    closed: set[tuple[str, int]] = set()
+    late: set[int] = set()
+    for i, (key, ts, price) in enumerate(recs):
+        p = partition_for(key.encode(), partitions)
+        now = stream_time[p] = max(stream_time.get(p, ts), ts)
+        if ts + d + grace < now:
+            late.add(i)
+            continue
+        accepted[key].append((ts, price))
+        for (k, s), _ in sliding_reference([(key, t, q) for t, q in accepted[key]], d).items():
+            if (k, s) not in closed and s + d + grace >= now:
+                values[(k, s)] = sum(q for t, q in accepted[key] if s <= t <= s + d)
+        for (k, s) in values:
+            if partition_for(k.encode(), partitions) == p and s + d + grace < now:
+                closed.add((k, s))
+    return values, closed, late
+
+
+@settings(max_examples=80, deadline=None)
+@given(recs=records_st, partitions=st.integers(1, 8), d=st.sampled_from([1, 4, 10]),
+       grace=st.sampled_from([0, 3, 12]), emit=st.sampled_from(["updates", "final"]))
+def test_sliding_windows_match_arrival_order_replay(recs: list[Rec], partitions: int, d: int,
+                                                    grace: int, emit: str) -> None:
+    p = Pipeline("sr")
+    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=grace, emit=emit)
+      .sum("price", name="sliding").to("out"))
+    drv = TestDriver(p, partitions=partitions)
+    for key, ts, price in recs:
+        drv.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
+    values, closed, late = sliding_replay(recs, partitions, d, grace)
+    assert {(w.key, w.start): w.value for _, w in drv.table("sliding").items()} == values
+    if emit == "final":
+        got = [(o.value["key"], o.value["start"], o.value["value"]) for o in drv.read("out")]
+        assert sorted(got) == sorted((k, s, values[(k, s)]) for k, s in closed)
+    assert {x.offset for x in drv.dead_letters() if x.stage == "late"} == {
+        _offset(recs, i, partitions) for i in late}
