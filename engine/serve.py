@@ -32,7 +32,7 @@ async def query_server(plan: PhysicalPlan, log: Transport,
     """Serve the plan's tables while the block runs (on Kafka: the partitions this worker
     holds); yields the base URL, or None without state. A taken port falls back to a free
     one."""
-    if backends is None:
+    if backends is None or not plan.stores:
         yield None
         return
     counts = await log.topics()
