@@ -259,7 +259,8 @@ Spawn = Callable[[App], Worker]
 
 @pytest.fixture
 def spawn(tmp_path: Path, kafka_broker: Broker, shoal_command: list[str]) -> Iterator[Spawn]:
-    """Starts `shoal run APP` workers on the broker; kills those still running at the end."""
+    """Starts `shoal run APP --port 0` workers on the broker, each with a data directory of
+    its own (for local state); kills those still running at the end."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
     env["PYTHONUNBUFFERED"] = "1"
     started: list[Worker] = []
@@ -270,7 +271,8 @@ def spawn(tmp_path: Path, kafka_broker: Broker, shoal_command: list[str]) -> Ite
         with log.open("wb") as err:
             proc = subprocess.Popen(
                 [*shoal_command, "run", str(app.file), "--broker", kafka_broker.url,
-                 "--commit-interval", str(COMMIT_INTERVAL_MS)],
+                 "--commit-interval", str(COMMIT_INTERVAL_MS), "--port", "0",
+                 "--data-dir", str(tmp_path / f"{name}-data")],
                 cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
         started.append(Worker(name, proc, log, app.source))
         return started[-1]

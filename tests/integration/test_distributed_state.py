@@ -24,17 +24,15 @@ The worker machinery (log parsing, waits, SIGTERM) is shared with test_distribut
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import random
 import re
 import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,13 +43,13 @@ import pytest
 
 from engine.transport import changelog_topic, partition_for
 from engine.transport.kafka import SOURCE_HEADER, KafkaTransport
+from tests.integration import test_distributed
 from tests.integration.test_distributed import (
-    COMMIT_INTERVAL_MS,
     DRAIN_S,
     PARTITIONS,
-    REPO_ROOT,
     WAIT_S,
     ShoalRunner,
+    Spawn,
     Worker,
     logs,
     on_kafka,
@@ -61,6 +59,8 @@ from tests.integration.test_distributed import (
     write_chunks,
 )
 from tests.kafka_broker import Broker
+
+spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
 
 ACCOUNTS = 300
 T0 = 1_700_000_000_000  # event times start here (epoch ms)
@@ -252,36 +252,6 @@ def check_changelogs(app: App, changelogs: dict[str, list[list[Change]]],
 # -- workers with a query server and a data directory of their own ----------------------------
 SERVER = re.compile(r"^query server: (http://127\.0\.0\.1:\d+)/tables$", re.M)
 RESTORED = re.compile(r"^restored (\S+)\[(\d+)\] from its changelog: (\d+) changes$", re.M)
-Spawn = Callable[[App], Worker]
-
-
-@pytest.fixture
-def spawn(tmp_path: Path, kafka_broker: Broker, shoal_command: list[str]) -> Iterator[Spawn]:
-    """Starts `shoal run APP --port 0` workers, each with its own fresh data directory;
-    kills those still running at the end."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    started: list[Worker] = []
-
-    def start(app: App) -> Worker:
-        name = f"worker-{len(started)}"
-        log = tmp_path / f"{name}.err"
-        with log.open("wb") as err:
-            proc = subprocess.Popen(
-                [*shoal_command, "run", str(app.file), "--broker", kafka_broker.url,
-                 "--commit-interval", str(COMMIT_INTERVAL_MS), "--port", "0",
-                 "--data-dir", str(tmp_path / f"{name}-data")],
-                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        started.append(Worker(name, proc, log, app.source))
-        return started[-1]
-
-    try:
-        yield start
-    finally:
-        for worker in started:
-            if worker.alive():
-                worker.proc.kill()
-            worker.proc.wait(timeout=30)
 
 
 def server(worker: Worker) -> str:
