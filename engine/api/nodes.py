@@ -40,6 +40,11 @@ class Node:
         return False
 
     @property
+    def links(self) -> tuple[int, ...]:
+        """Nodes (besides parents) this node must share a task with, e.g. a joined table."""
+        return ()
+
+    @property
     def keyed(self) -> bool | None:
         """Whether the output is keyed; None means 'same as the input'."""
         return None

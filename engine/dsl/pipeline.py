@@ -15,7 +15,8 @@ from engine.api.serde import Schema
 from engine.api.windows import WindowSpec
 from engine.dsl.table import Aggregations, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
-from operators.aggregate import Materialize
+from operators.aggregate import Materialize, StatefulNode
+from operators.join import StreamTableJoin
 from operators.source import TimeSpec
 
 ErrorPolicy = Literal["dead-letter", "skip", "fail"]
@@ -171,6 +172,25 @@ class Stream(Aggregations):
         check_name(name, "merge", required=False)
         parents = (self.node_id, *(o.node_id for o in others))
         return self.pipeline._add(Merge, parents, name)
+
+    def join(self, table: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
+             name: str) -> Stream:
+        """Join each record with `table`'s current value for its key: joiner(value, row).
+        how='inner' drops records without a row; 'left' passes row=None. The stream and the
+        table must be co-partitioned (same key, same partition count)."""
+        if not isinstance(table, Table) or table.pipeline is not self.pipeline:
+            raise TypeError("join() takes a Table of the same pipeline (p.table(...) or an "
+                            "aggregation)")
+        _check_fn(joiner, "join")
+        check_name(name, "join", required=True)
+        if how not in ("inner", "left"):
+            raise ValueError(f"a stream-table join is 'inner' or 'left', got {how!r}")
+        node = self.pipeline.nodes[table.node_id]
+        if not isinstance(node, StatefulNode) or node.windowed:
+            raise PlanError(f"join() needs a materialized, non-windowed table; "
+                            f"'{node.name}' is not one (join before map_values/filter)")
+        return self.pipeline._add(StreamTableJoin, (self.node_id,), name, table=node,
+                                  joiner=joiner, how=how)
 
     def key_by(self, fn: Callable[[Any], Any], name: str,
                partitions: int | None = None) -> Stream:

@@ -54,7 +54,8 @@ def infer_keys(graph: Graph) -> dict[int, bool]:
 def require_keys(graph: Graph, keyed: dict[int, bool]) -> Graph:
     """Aggregations (and later joins) need keyed inputs."""
     for node in graph:
-        if isinstance(node, StatefulNode) and not all(keyed[p] for p in node.parents):
+        inputs = (*node.parents, *node.links)
+        if isinstance(node, StatefulNode) and not all(keyed[p] for p in inputs):
             raise PlanError(
                 f"'{node.name}' ({node.kind}) needs a keyed stream: declare key= on "
                 "p.stream(...) or call key_by(..., name=...) before it")
@@ -90,8 +91,8 @@ def cut_subtopologies(graph: Graph) -> list[tuple[Node, ...]]:
         return i
 
     for node in graph:
-        for parent in node.parents:
-            root[find(node.id)] = find(parent)
+        for other in (*node.parents, *node.links):
+            root[find(node.id)] = find(other)
     groups: dict[int, list[Node]] = {}
     for node in graph:
         groups.setdefault(find(node.id), []).append(node)

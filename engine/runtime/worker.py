@@ -92,6 +92,11 @@ class Worker:
             counts = [existing[t] for t in sub.sources if t in existing]
             count = max(counts) if counts else 1
             self.partitions[sub.id] = count
+            if any(n.links for n in sub.nodes) and len(set(counts)) > 1:
+                sizes = ", ".join(f"'{t}' has {existing[t]}" for t in sub.sources
+                                  if t in existing)
+                raise ConfigError(f"a join needs co-partitioned inputs, but {sizes} partitions: "
+                                  "give them the same count (or key_by(..., partitions=N))")
             for store in sub.stores if self.transport.changelogs else ():
                 topic = changelog_topic(self._qualified(store))
                 if topic not in existing:

@@ -1,0 +1,84 @@
+"""Stream-table joins against a reference that replays the same interleaving."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from engine import ConfigError, Pipeline, PlanError, plan
+from engine.runtime import Worker
+from engine.state import DictBackend
+from engine.testing import TestDriver
+from engine.transport import EmbeddedLog
+
+Event = tuple[str, str, int | None]  # ("order"|"price", key, value; None deletes a price)
+
+events_st = st.lists(st.tuples(st.sampled_from(["order", "price"]), st.sampled_from("abcd"),
+                               st.one_of(st.none(), st.integers(1, 99))), max_size=40)
+
+
+def _pipeline(how: str) -> Pipeline:
+    p = Pipeline("j")
+    prices = p.table("prices", key="sku", name="prices")
+    (p.stream("orders", key="sku")
+      .join(prices, lambda order, row: [order["n"], None if row is None else row["price"]],
+            how=how, name="priced")
+      .to("priced"))
+    return p
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=events_st, partitions=st.integers(1, 4), how=st.sampled_from(["inner", "left"]))
+def test_stream_table_join_matches_replay(events: list[Event], partitions: int,
+                                          how: str) -> None:
+    d = TestDriver(_pipeline(how), partitions=partitions)
+    table: dict[str, int] = {}
+    expected: list[tuple[str, list[Any]]] = []
+    for kind, key, value in events:
+        if kind == "price":
+            d.pipe("prices", None if value is None else {"sku": key, "price": value}, key=key)
+            if value is None:
+                table.pop(key, None)
+            else:
+                table[key] = value
+        elif value is not None:
+            d.pipe("orders", {"sku": key, "n": value}, key=key)
+            if key in table or how == "left":
+                expected.append((key, [value, table.get(key)]))
+    got = sorted(((o.key or "", o.value) for o in d.read("priced")), key=repr)
+    assert got == sorted(expected, key=repr)
+
+
+def test_join_validation() -> None:
+    p = Pipeline("v")
+    t = p.table("t", key="k", name="t")
+    s = p.stream("s", key="k")
+    with pytest.raises(ValueError, match="'inner' or 'left'"):
+        s.join(t, lambda a, b: a, how="outer", name="x")
+    with pytest.raises(PlanError, match="materialized, non-windowed table"):
+        s.join(t.map_values(lambda v: v), lambda a, b: a, name="y")
+    unkeyed = Pipeline("u")
+    table = unkeyed.table("t", key="k", name="t")
+    unkeyed.stream("s").join(table, lambda a, b: a, name="z").to("out")
+    with pytest.raises(PlanError, match=r"'z' .* needs a keyed stream"):
+        plan(unkeyed)
+    physical = plan(_pipeline("inner"))
+    assert len(physical.subtopologies) == 1, "the join and its table share one task"
+
+
+def test_join_inputs_must_be_co_partitioned(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("orders", 4)
+        await log.create_topic("prices", 2)
+        with pytest.raises(ConfigError, match=r"co-partitioned inputs, but .*'orders' has 4"):
+            await Worker(plan(_pipeline("inner")), log,
+                         backends=lambda name: DictBackend()).run()
+        await log.close()
+
+    asyncio.run(scenario())
