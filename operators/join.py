@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from engine.api import FuseContext
 from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.state import KeyValueStore
 from operators.aggregate import StatefulNode
@@ -34,6 +35,10 @@ class StreamTableJoin(StatefulNode):
     def links(self) -> tuple[int, ...]:
         return (self.table.id,)
 
+    @property
+    def copartitioned(self) -> bool:
+        return True
+
     def describe(self) -> dict[str, Any]:
         return {"join": f"stream-table {self.how}", "table": self.table.name}
 
@@ -56,3 +61,59 @@ class TableLookup:
         if row is None and self.inner:
             return
         self.emit(key, self.node.joiner(value, row), ts)
+
+
+@dataclass(frozen=True, slots=True)
+class TableTableJoin(StatefulNode):
+    """left ⋈ right on the key, both materialized tables; a change on either side emits the
+    joined row (None deletes it). how: 'inner', 'left' or 'outer'."""
+
+    left: StatefulNode
+    right: StatefulNode
+    joiner: Joiner
+    how: str
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def copartitioned(self) -> bool:
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"join": f"table-table {self.how}", "left": self.left.name,
+                "right": self.right.name}
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("operator", self.name)
+        side = self.parents.index(ctx.came_from) if ctx.came_from in self.parents else 0
+        ctx.w.line(f"proc_{self.id}(k, {var}, ts, {side})")
+        return "v"
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return RowJoin(ctx.store(self.left.name), ctx.store(self.right.name), self, emit)
+
+
+class RowJoin:
+    """Recomputes the joined row of a key whenever either side changes."""
+
+    def __init__(self, left: KeyValueStore, right: KeyValueStore, node: TableTableJoin,
+                 emit: Emit) -> None:
+        self.stores, self.node, self.emit = (left, right), node, emit
+
+    def _row(self, side: int, key: bytes) -> Any:
+        stored = self.stores[side].get(key)
+        table = self.node.left if side == 0 else self.node.right
+        return None if stored is None else table.table_value(stored)
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        if key is None:
+            raise ValueError("a table-table join needs keys; this change has none")
+        left = value if side == 0 else self._row(0, key)
+        right = value if side == 1 else self._row(1, key)
+        how = self.node.how
+        present = (left is not None and right is not None) or (
+            how == "left" and left is not None) or (
+            how == "outer" and (left is not None or right is not None))
+        self.emit(key, self.node.joiner(left, right) if present else None, ts)

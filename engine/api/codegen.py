@@ -54,6 +54,7 @@ class FuseContext:
         self.w = writer
         self.stages: list[tuple[str, str]] = []
         self.buffers: list[tuple[str, str]] = []
+        self.came_from: int | None = None  # the parent whose output the next node reads
 
     def stage(self, kind: str, operator: str) -> None:
         """Mark the following lines as operator `operator` for dead-letter headers."""

@@ -40,6 +40,11 @@ class Node:
         return False
 
     @property
+    def copartitioned(self) -> bool:
+        """True when all inputs of this node's task must have the same partitions (joins)."""
+        return False
+
+    @property
     def links(self) -> tuple[int, ...]:
         """Nodes (besides parents) this node must share a task with, e.g. a joined table."""
         return ()

@@ -6,10 +6,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine.api import PlanError
 from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
-from operators.aggregate import Aggregate, TableFilter, TableMap, WindowAggregate
+from operators.aggregate import (
+    Aggregate,
+    StatefulNode,
+    TableFilter,
+    TableMap,
+    WindowAggregate,
+)
+from operators.join import TableTableJoin
 from operators.session import SessionAggregate
 from operators.sliding import SlidingAggregate
 
@@ -152,6 +160,29 @@ class Table:
             raise TypeError("filter() expects a callable")
         node = self.pipeline._add(TableFilter, (self.node_id,), name, fn=fn)
         return Table(self.pipeline, node.node_id, self.windowed)
+
+    def join(self, other: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
+             name: str) -> Table:
+        """A table of joiner(left_row, right_row) per key, kept up to date by changes on
+        either side; a key without a joined row is deleted. how: inner, left or outer
+        (missing rows are None). Both tables must be co-partitioned."""
+        left, right = (self.pipeline.nodes[t.node_id] for t in (self, other))
+        if other.pipeline is not self.pipeline:
+            raise TypeError("join() takes a Table of the same pipeline")
+        if not callable(joiner):
+            raise TypeError("join() expects a callable joiner")
+        if how not in ("inner", "left", "outer"):
+            raise ValueError(f"a table-table join is 'inner', 'left' or 'outer', got {how!r}")
+        for node in (left, right):
+            if not isinstance(node, StatefulNode) or node.windowed:
+                raise PlanError(f"join() needs materialized, non-windowed tables; "
+                                f"'{node.name}' is not one")
+        from engine.dsl.pipeline import check_name
+
+        check_name(name, "join", required=True)
+        joined = self.pipeline._add(TableTableJoin, (self.node_id, other.node_id), name,
+                                    left=left, right=right, joiner=joiner, how=how)
+        return Table(self.pipeline, joined.node_id)
 
     def to(self, topic: str, name: str | None = None) -> None:
         """Write the table's changes (None = delete) to `topic`."""

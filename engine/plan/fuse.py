@@ -30,6 +30,7 @@ def _emit(ctx: FuseContext, node: Node, var: str, children: dict[int, list[Node]
     out = node.fuse(ctx, var)
     if not isinstance(node, StatefulNode):
         for child in children[node.id]:
+            ctx.came_from = node.id
             _emit(ctx, child, out, children)
     ctx.w.level = level
 
@@ -40,6 +41,7 @@ def _write_emit(ctx: FuseContext, node: StatefulNode, children: dict[int, list[N
     w.open(f"def emit_{node.id}(k, v, ts):")
     w.line("op = 0")
     for child in children[node.id]:
+        ctx.came_from = node.id
         _emit(ctx, child, "v", children)
     w.level -= 1
     w.line(f"proc_{node.id} = make_proc({node.id}, emit_{node.id}).process")

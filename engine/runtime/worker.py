@@ -92,7 +92,7 @@ class Worker:
             counts = [existing[t] for t in sub.sources if t in existing]
             count = max(counts) if counts else 1
             self.partitions[sub.id] = count
-            if any(n.links for n in sub.nodes) and len(set(counts)) > 1:
+            if any(n.copartitioned for n in sub.nodes) and len(set(counts)) > 1:
                 sizes = ", ".join(f"'{t}' has {existing[t]}" for t in sub.sources
                                   if t in existing)
                 raise ConfigError(f"a join needs co-partitioned inputs, but {sizes} partitions: "

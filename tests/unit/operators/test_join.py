@@ -82,3 +82,39 @@ def test_join_inputs_must_be_co_partitioned(tmp_path: Path) -> None:
         await log.close()
 
     asyncio.run(scenario())
+
+
+Change = tuple[int, str, int | None]  # side (0 left, 1 right), key, value (None deletes)
+
+changes_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("abc"),
+                                st.one_of(st.none(), st.integers(1, 9))), max_size=40)
+
+
+@settings(max_examples=80, deadline=None)
+@given(changes=changes_st, partitions=st.integers(1, 4),
+       how=st.sampled_from(["inner", "left", "outer"]))
+def test_table_table_join_tracks_both_sides(changes: list[Change], partitions: int,
+                                            how: str) -> None:
+    p = Pipeline("tt")
+    left = p.table("left", key="k", name="left")
+    right = p.table("right", key="k", name="right")
+    left.join(right, lambda a, b: [None if a is None else a["v"], None if b is None else b["v"]],
+              how=how, name="both").to("joined")
+    d = TestDriver(p, partitions=partitions)
+    tables: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    expected: list[tuple[str, Any]] = []
+    for side, key, value in changes:
+        topic = ("left", "right")[side]
+        d.pipe(topic, None if value is None else {"k": key, "v": value}, key=key)
+        if value is None:
+            tables[side].pop(key, None)
+        else:
+            tables[side][key] = value
+        a, b = tables[0].get(key), tables[1].get(key)
+        keep = {"inner": a is not None and b is not None, "left": a is not None,
+                "outer": a is not None or b is not None}[how]
+        expected.append((key, [a, b] if keep else None))
+    got = [(o.key, o.value) for o in d.read("joined")]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    by_key = {k: v for k, v in expected}
+    assert {k: v for k, v in got} == by_key, "the last change of each key is the joined row"
