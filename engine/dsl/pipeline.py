@@ -18,6 +18,7 @@ from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sin
 from operators.aggregate import Materialize, StatefulNode
 from operators.join import StreamTableJoin
 from operators.source import TimeSpec
+from operators.window_join import WindowJoin
 
 ErrorPolicy = Literal["dead-letter", "skip", "fail"]
 ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "fail")
@@ -172,6 +173,25 @@ class Stream(Aggregations):
         check_name(name, "merge", required=False)
         parents = (self.node_id, *(o.node_id for o in others))
         return self.pipeline._add(Merge, parents, name)
+
+    def join_window(self, other: Stream, joiner: Callable[[Any, Any], Any], *, within: int,
+                    name: str, how: str = "inner", before: int | None = None,
+                    after: int | None = None, grace: int = 0) -> Stream:
+        """Join with another keyed stream: records of equal key whose event times differ by
+        at most `within` ms (or other.t in [t - before, t + after]) emit joiner(left, right).
+        how='left'/'outer' also emit unmatched records with None, once their window (plus
+        grace) has passed. Both streams must be co-partitioned."""
+        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
+            raise TypeError("join_window() takes a Stream of the same pipeline")
+        _check_fn(joiner, "join_window")
+        check_name(name, "join_window", required=True)
+        if how not in ("inner", "left", "outer"):
+            raise ValueError(f"a stream-stream join is 'inner', 'left' or 'outer', got {how!r}")
+        lo, hi = (within if before is None else before), (within if after is None else after)
+        if min(lo, hi, grace) < 0:
+            raise ValueError("within, before, after and grace must be >= 0 ms")
+        return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
+                                  joiner=joiner, how=how, before=lo, after=hi, grace=grace)
 
     def join(self, table: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
              name: str) -> Stream:

@@ -118,3 +118,71 @@ def test_table_table_join_tracks_both_sides(changes: list[Change], partitions: i
     assert sorted(got, key=repr) == sorted(expected, key=repr)
     by_key = {k: v for k, v in expected}
     assert {k: v for k, v in got} == by_key, "the last change of each key is the joined row"
+
+
+Arrival = tuple[int, str, int, int]  # side, key, event time, value
+
+arrivals_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.integers(0, 60),
+                                 st.integers(1, 9)), max_size=30)
+
+
+def join_replay(events: list[Arrival], partitions: int, before: int, after: int, grace: int,
+                how: str) -> tuple[list[tuple[str, Any]], set[int]]:
+    """Brute force over arrival order: each record meets every live partner in bounds; a
+    record dies once stream time > its time + reach + grace, emitted with None if unmatched
+    (left/outer)."""
+    from engine.transport import partition_for
+
+    stream_time: dict[int, int] = {}
+    live: list[list[Any]] = []  # [side, key, t, value, matched, partition]
+    out: list[tuple[str, Any]] = []
+    late: set[int] = set()
+    reach = (after, before)
+
+    def expire(p: int) -> None:
+        for rec in [r for r in live if r[5] == p and r[2] + reach[r[0]] + grace < stream_time[p]]:
+            live.remove(rec)
+            if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
+                out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
+
+    for i, (side, key, t, value) in enumerate(events):
+        p = partition_for(key.encode(), partitions)
+        stream_time[p] = max(stream_time.get(p, t), t)
+        if t + reach[side] + grace < stream_time[p]:
+            late.add(i)
+            expire(p)
+            continue
+        matched = False
+        for rec in live:
+            if rec[0] != side and rec[1] == key:
+                left_t, right_t = (t, rec[2]) if side == 0 else (rec[2], t)
+                if left_t - before <= right_t <= left_t + after:
+                    rec[4] = matched = True
+                    out.append((key, [value, rec[3]] if side == 0 else [rec[3], value]))
+        live.append([side, key, t, value, matched, p])
+        expire(p)
+    return out, late
+
+
+@settings(max_examples=100, deadline=None)
+@given(events=arrivals_st, partitions=st.integers(1, 3),
+       bounds=st.sampled_from([(5, 5), (0, 10), (3, 0)]), grace=st.sampled_from([0, 4]),
+       how=st.sampled_from(["inner", "left", "outer"]))
+def test_stream_stream_join_matches_replay(events: list[Arrival], partitions: int,
+                                           bounds: tuple[int, int], grace: int,
+                                           how: str) -> None:
+    before, after = bounds
+    p = Pipeline("ss")
+    buys = p.stream("buys", key="k", time="t")
+    ships = p.stream("ships", key="k", time="t")
+    buys.join_window(ships, lambda b, s: [None if b is None else b["v"],
+                                          None if s is None else s["v"]],
+                     within=0, before=before, after=after, grace=grace, how=how,
+                     name="fulfil").to("out")
+    d = TestDriver(p, partitions=partitions)
+    for side, key, t, value in events:
+        d.pipe(("buys", "ships")[side], {"k": key, "t": t, "v": value}, key=key)
+    expected, late = join_replay(events, partitions, before, after, grace, how)
+    got = [(o.key, o.value) for o in d.read("out")]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert len([x for x in d.dead_letters() if x.stage == "late"]) == len(late)
