@@ -33,6 +33,11 @@ def check_topic(topic: object) -> str:
     return topic
 
 
+def pair(left: Any, right: Any) -> tuple[Any, Any]:
+    """The default joiner: both sides as a tuple."""
+    return (left, right)
+
+
 def _check_fn(fn: object, call: str) -> None:
     if not callable(fn):
         raise TypeError(f"{call}() expects a callable, got {type(fn).__name__}")
@@ -174,35 +179,36 @@ class Stream(Aggregations):
         parents = (self.node_id, *(o.node_id for o in others))
         return self.pipeline._add(Merge, parents, name)
 
-    def join_window(self, other: Stream, joiner: Callable[[Any, Any], Any], *, within: int,
-                    name: str, how: str = "inner", before: int | None = None,
-                    after: int | None = None, grace: int = 0) -> Stream:
-        """Join with another keyed stream: records of equal key whose event times differ by
-        at most `within` ms (or other.t in [t - before, t + after]) emit joiner(left, right).
-        how='left'/'outer' also emit unmatched records with None, once their window (plus
-        grace) has passed. Both streams must be co-partitioned."""
+    def join(self, other: Stream | Table, joiner: Callable[[Any, Any], Any] = pair, *,
+             name: str, how: str = "inner", within: int | None = None,
+             before: int | None = None, after: int | None = None, grace: int = 0) -> Stream:
+        """Join on the record key; the joined value is joiner(left, right), a (left, right)
+        tuple by default, with None for a missing side.
+        - with a Stream: records whose event times differ by at most `within` ms (or
+          right.t in [t - before, t + after]); how = inner | left | outer, unmatched
+          records are emitted once their window plus `grace` has passed;
+        - with a Table: each record looks up the table's current row; how = inner | left.
+        The inputs must be co-partitioned (same key, same partition count)."""
+        _check_fn(joiner, "join")
+        check_name(name, "join", required=True)
+        if isinstance(other, Table) and other.pipeline is self.pipeline:
+            return self._join_table(other, joiner, how, name)
         if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
-            raise TypeError("join_window() takes a Stream of the same pipeline")
-        _check_fn(joiner, "join_window")
-        check_name(name, "join_window", required=True)
+            raise TypeError("join() takes a Stream or Table of the same pipeline")
         if how not in ("inner", "left", "outer"):
             raise ValueError(f"a stream-stream join is 'inner', 'left' or 'outer', got {how!r}")
-        lo, hi = (within if before is None else before), (within if after is None else after)
+        if within is None and (before is None or after is None):
+            raise ValueError("a stream-stream join needs within= (or before= and after=) ms")
+        lo = before if before is not None else within
+        hi = after if after is not None else within
+        assert lo is not None and hi is not None
         if min(lo, hi, grace) < 0:
             raise ValueError("within, before, after and grace must be >= 0 ms")
         return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
                                   joiner=joiner, how=how, before=lo, after=hi, grace=grace)
 
-    def join(self, table: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
-             name: str) -> Stream:
-        """Join each record with `table`'s current value for its key: joiner(value, row).
-        how='inner' drops records without a row; 'left' passes row=None. The stream and the
-        table must be co-partitioned (same key, same partition count)."""
-        if not isinstance(table, Table) or table.pipeline is not self.pipeline:
-            raise TypeError("join() takes a Table of the same pipeline (p.table(...) or an "
-                            "aggregation)")
-        _check_fn(joiner, "join")
-        check_name(name, "join", required=True)
+    def _join_table(self, table: Table, joiner: Callable[[Any, Any], Any], how: str,
+                    name: str) -> Stream:
         if how not in ("inner", "left"):
             raise ValueError(f"a stream-table join is 'inner' or 'left', got {how!r}")
         node = self.pipeline.nodes[table.node_id]

@@ -60,6 +60,9 @@ def test_join_validation() -> None:
     s = p.stream("s", key="k")
     with pytest.raises(ValueError, match="'inner' or 'left'"):
         s.join(t, lambda a, b: a, how="outer", name="x")
+    with pytest.raises(ValueError, match="needs within="):
+        s.join(p.stream("s2", key="k"), name="w")
+    assert p.nodes[-1].name == "source.s2"
     with pytest.raises(PlanError, match="materialized, non-windowed table"):
         s.join(t.map_values(lambda v: v), lambda a, b: a, name="y")
     unkeyed = Pipeline("u")
@@ -175,7 +178,7 @@ def test_stream_stream_join_matches_replay(events: list[Arrival], partitions: in
     p = Pipeline("ss")
     buys = p.stream("buys", key="k", time="t")
     ships = p.stream("ships", key="k", time="t")
-    buys.join_window(ships, lambda b, s: [None if b is None else b["v"],
+    buys.join(ships, lambda b, s: [None if b is None else b["v"],
                                           None if s is None else s["v"]],
                      within=0, before=before, after=after, grace=grace, how=how,
                      name="fulfil").to("out")
