@@ -2,6 +2,7 @@
 
     python -m apps.generate --count 20000 --out orders.jsonl [--seed 7] [--bad-every 100]
     python -m apps.generate --kind stock --count 5000 --out stock.jsonl
+    python -m apps.generate --kind shop --count 20000 --out shop/   (products, buys, shipped)
 """
 
 from __future__ import annotations
@@ -61,15 +62,55 @@ def stock(count: int, seed: int = 11) -> Iterator[str]:
                           "delta": delta, "ts": BASE_TS + i * 200})
 
 
+CATEGORIES = ["garden", "kitchen", "toys", "books", "tools"]
+
+
+def catalogue() -> Iterator[str]:
+    """One product line per SKU (a few SKUs stay out of the catalogue: 'unknown')."""
+    for i, sku in enumerate(PRODUCTS[:-3]):
+        yield json.dumps({"sku": sku, "name": f"product {i}", "category":
+                          CATEGORIES[i % len(CATEGORIES)]})
+
+
+def shop(count: int, seed: int = 3) -> tuple[list[str], list[str]]:
+    """`count` buys and their shipments: most ship 0-30 min later, some after more than an
+    hour (unmatched), some never; shipments arrive out of order with the buys."""
+    rng = random.Random(seed)
+    buys, shipped = [], []
+    for i in range(count):
+        ts = BASE_TS + i * 1_000 + rng.randrange(500)
+        customer = f"c-{rng.randrange(500):05d}"
+        buys.append(json.dumps({"order_id": f"o-{i:08d}", "customer": customer,
+                                "product": rng.choice(PRODUCTS),
+                                "price": round(rng.lognormvariate(3.5, 1.0), 2), "ts": ts}))
+        fate = rng.random()
+        if fate < 0.9:
+            delay = rng.randrange(60_000, 30 * 60_000) if fate < 0.85 else \
+                rng.randrange(70 * 60_000, 120 * 60_000)
+            shipped.append((ts + delay, json.dumps({
+                "order_id": f"o-{i:08d}", "customer": customer,
+                "carrier": rng.choice(["dhl", "ups", "post"]), "ts": ts + delay})))
+    shipped.sort()
+    return buys, [line for _, line in shipped]
+
+
 def main() -> None:
     """Write the sample file."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--kind", choices=["orders", "stock"], default="orders")
+    parser.add_argument("--kind", choices=["orders", "stock", "shop"], default="orders")
     parser.add_argument("--count", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--bad-every", type=int, default=100)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.kind == "shop":  # --out is a directory: products, buys and shipped JSON lines
+        args.out.mkdir(parents=True, exist_ok=True)
+        buys, shipped = shop(args.count, args.seed)
+        for name, lines in (("products", list(catalogue())), ("buys", buys),
+                            ("shipped", shipped)):
+            (args.out / f"{name}.jsonl").write_text("\n".join(lines) + "\n")
+        print(f"wrote {len(buys):,} buys and {len(shipped):,} shipments to {args.out}")
+        return
     args.out.parent.mkdir(parents=True, exist_ok=True)
     lines = (orders(args.count, args.seed, args.bad_every) if args.kind == "orders"
              else stock(args.count, args.seed))

@@ -44,3 +44,30 @@ class StockChange(msgspec.Struct, frozen=True):
     warehouse: str
     delta: int
     ts: int
+
+
+class Product(msgspec.Struct, frozen=True):
+    """A catalogue entry."""
+
+    sku: str
+    name: str
+    category: str
+
+
+class Buy(msgspec.Struct, frozen=True):
+    """A customer bought one product."""
+
+    order_id: str
+    customer: str
+    product: str
+    price: float
+    ts: int
+
+
+class Shipped(msgspec.Struct, frozen=True):
+    """An order left the warehouse."""
+
+    order_id: str
+    customer: str
+    carrier: str
+    ts: int

@@ -129,18 +129,27 @@ def _read_input(file: str) -> list[bytes]:
         raise ConfigError(f"cannot read '{file}': {exc.strerror}") from None
 
 
-def _keyed(lines: list[bytes], field: str | None, ts: int) -> tuple[list[OutRecord], int]:
-    """Records for `lines`, keyed by `field`; also the count of lines without that field."""
-    if field is None:
-        return [(None, line, ts, None) for line in lines], 0
+def _field(line: bytes, name: str | None) -> Any:
+    """A top-level JSON field of `line` (None: no such field, or not a JSON object)."""
+    if name is None:
+        return None
+    try:
+        return msgspec.json.decode(line).get(name)
+    except (msgspec.DecodeError, AttributeError):
+        return None
+
+
+def _keyed(lines: list[bytes], field: str | None, time_field: str | None,
+           now: int) -> tuple[list[OutRecord], int]:
+    """Records for `lines`: keyed by `field`, timestamped by `time_field` (epoch ms) or
+    `now`; also the count of lines without the key field."""
     records: list[OutRecord] = []
     missing = 0
     for line in lines:
-        try:
-            key = key_to_bytes(msgspec.json.decode(line).get(field))
-        except (msgspec.DecodeError, AttributeError):
-            key = None
-        missing += key is None
+        key = key_to_bytes(_field(line, field))
+        missing += field is not None and key is None
+        ts = _field(line, time_field)
+        ts = int(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else now
         records.append((key, line, ts, None))
     return records, missing
 
@@ -150,11 +159,13 @@ def _keyed(lines: list[bytes], field: str | None, ts: int) -> tuple[list[OutReco
 @click.argument("file", default="-")
 @click.option("--key", "key_field", default=None, metavar="FIELD",
               help="use this JSON field of each line as the record key")
+@click.option("--time", "time_field", default=None, metavar="FIELD",
+              help="use this JSON field (epoch ms) as the record timestamp (default: now)")
 @click.option("--partitions", type=click.IntRange(min=1), default=None,
               help="partitions when creating the topic (default 1)")
 @log_options
-def produce(topic: str, file: str, key_field: str | None, partitions: int | None,
-            data_dir: str | None, broker: str | None) -> None:
+def produce(topic: str, file: str, key_field: str | None, time_field: str | None,
+            partitions: int | None, data_dir: str | None, broker: str | None) -> None:
     """Append JSON lines from FILE (or - for stdin) to TOPIC."""
     from engine.dsl import check_topic
 
@@ -162,7 +173,8 @@ def produce(topic: str, file: str, key_field: str | None, partitions: int | None
         check_topic(topic)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    records, missing = _keyed(_read_input(file), key_field, int(time.time() * 1000))
+    records, missing = _keyed(_read_input(file), key_field, time_field,
+                              int(time.time() * 1000))
 
     async def body(log: Transport) -> int:
         existing = (await log.topics()).get(topic)

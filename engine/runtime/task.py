@@ -11,6 +11,7 @@ from engine.api.state import KeyValueStore
 from engine.plan import SubTopology
 from engine.runtime.buffers import OutputBuffers
 from engine.runtime.deadletter import DeadLetters
+from engine.runtime.ordering import InputQueues
 from engine.state import Backend, TaskStore
 from engine.transport import RecordTuple, StateWrite
 
@@ -60,6 +61,7 @@ class Task:
         self.runs = sub.factory(self.buffers, self.dead, make_proc)
         self.positions: dict[TopicPartition, int] = {}
         self.pending = 0
+        self.inputs = InputQueues()
 
     @property
     def id(self) -> str:
@@ -67,7 +69,25 @@ class Task:
         return f"{self.sub.id}_{self.partition}"
 
     def process(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
-        """Push one batch of `tp` through the chain; outputs stay buffered until commit."""
+        """Queue one fetched batch of `tp`; `drain` runs it."""
+        self.inputs.add(tp, records)
+
+    def head(self, waiting: set[TopicPartition]) -> int | None:
+        """Event time of the next record this task would run (None: nothing runnable)."""
+        return self.inputs.head(waiting)
+
+    def drain(self, waiting: set[TopicPartition], limit: int,
+              horizon: int | None = None) -> int:
+        """Run up to `limit` queued records, none newer than `horizon`, in event-time order
+        across this task's inputs (see engine/runtime/ordering.py); returns how many ran."""
+        ran = 0
+        for tp, run in self.inputs.take(waiting, limit, horizon):
+            self._run(tp, run)
+            ran += len(run)
+        return ran
+
+    def _run(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
+        """Push records of `tp` through the chain; outputs stay buffered until commit."""
         self.runs[tp[0]](records, tp[1])
         self.positions[tp] = records[-1][0] + 1
         self.pending += len(records)

@@ -41,6 +41,7 @@ class WorkerConfig:
     """How a worker batches, commits and stops."""
 
     max_poll_records: int = 1_000
+    slice_records: int = 100
     commit_interval_ms: int | None = None
     commit_records: int | None = None
     idle_sleep_s: float = 0.05
@@ -181,7 +182,18 @@ class Worker:
         for tp, records in batches.items():
             self._process(tp, records)
             n += len(records)
-        return n
+        delivered = set(batches)
+        tasks = list(self.tasks.values())
+        while True:  # the task with the oldest next record takes the next slice
+            stalls = [at for task in tasks
+                      if (at := task.inputs.stalled_at(delivered)) is not None]
+            horizon = min(stalls) if stalls else None
+            ready = [(head, i) for i, task in enumerate(tasks)
+                     if (head := task.head(delivered)) is not None
+                     and (horizon is None or head <= horizon)]
+            if not ready:
+                return n
+            tasks[min(ready)[1]].drain(delivered, self.config.slice_records, horizon)
 
     def _process(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
         task = self.routes.get(tp)
