@@ -66,10 +66,11 @@ CATEGORIES = ["garden", "kitchen", "toys", "books", "tools"]
 
 
 def catalogue() -> Iterator[str]:
-    """One product line per SKU (a few SKUs stay out of the catalogue: 'unknown')."""
+    """One product line per SKU (a few SKUs stay out of the catalogue: 'unknown'), dated a
+    day before the first buy so the table is loaded before the buys that look it up."""
     for i, sku in enumerate(PRODUCTS[:-3]):
         yield json.dumps({"sku": sku, "name": f"product {i}", "category":
-                          CATEGORIES[i % len(CATEGORIES)]})
+                          CATEGORIES[i % len(CATEGORIES)], "ts": BASE_TS - 86_400_000})
 
 
 def shop(count: int, seed: int = 3) -> tuple[list[str], list[str]]:

@@ -141,16 +141,19 @@ def _field(line: bytes, name: str | None) -> Any:
 
 def _keyed(lines: list[bytes], field: str | None, time_field: str | None,
            now: int) -> tuple[list[OutRecord], int]:
-    """Records for `lines`: keyed by `field`, timestamped by `time_field` (epoch ms) or
-    `now`; also the count of lines without the key field."""
+    """Records for `lines`: keyed by `field`, timestamped by `time_field` (epoch ms; a line
+    without a usable time gets the previous line's, so it does not jump ahead in event-time
+    order) or `now`; also the count of lines without the key field."""
     records: list[OutRecord] = []
     missing = 0
+    previous: int | None = None
     for line in lines:
         key = key_to_bytes(_field(line, field))
         missing += field is not None and key is None
         ts = _field(line, time_field)
-        ts = int(ts) if isinstance(ts, int | float) and not isinstance(ts, bool) else now
-        records.append((key, line, ts, None))
+        if isinstance(ts, int | float) and not isinstance(ts, bool):
+            previous = int(ts)
+        records.append((key, line, now if previous is None else previous, None))
     return records, missing
 
 

@@ -194,3 +194,13 @@ def test_misuse_is_one_error_line(case: str, tmp_path: Path, shoal: ShoalRunner)
     assert len(lines) == 1 and lines[0].startswith("error:"), \
         f"expected one 'error:' line on stderr, got:\n{result.stderr}"
     assert message in lines[0]
+
+
+def test_produce_time_sets_record_timestamps(run_cli: ShoalRunner, tmp_path: Path) -> None:
+    lines = ['{"k": "a", "ts": 1000}', "not json", '{"k": "b", "ts": 2500}']
+    (tmp_path / "in.jsonl").write_text("\n".join(lines) + "\n")
+    ok(run_cli("produce", "t", tmp_path / "in.jsonl", "--key", "k", "--time", "ts",
+               data_dir=tmp_path / "d"))
+    out = ok(run_cli("tail", "t", "--from-beginning", data_dir=tmp_path / "d")).stdout
+    # the line without a time takes the previous line's, so it stays in event-time order
+    assert [json.loads(x)["timestamp"] for x in out.splitlines()] == [1000, 1000, 2500]
