@@ -149,7 +149,7 @@ class WindowClock:
 
     def idle(self, elapsed_ms: int) -> None:
         """Wall-clock idle time moves stream time on (design.md §4), closing windows."""
-        self.stream_time = self.last_record_time + elapsed_ms
+        self.stream_time = max(self.stream_time, self.last_record_time + elapsed_ms)
         self._advance()
 
     def _advance(self) -> None:

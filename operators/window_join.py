@@ -123,5 +123,5 @@ class BufferJoin:
 
     def idle(self, elapsed_ms: int) -> None:
         """Wall-clock idle time moves stream time on, so unmatched records still expire."""
-        self.stream_time = self.last_record_time + elapsed_ms
+        self.stream_time = max(self.stream_time, self.last_record_time + elapsed_ms)
         self._expire()

@@ -52,6 +52,7 @@ class Task:
 
         self.processors: list[Any] = []
         self.last_input = time.monotonic()
+        self.last_idle = 0.0
 
         def make_proc(node_id: int, emit: Callable[..., None]) -> Any:
             proc = nodes[node_id].processor(self.context, emit)  # type: ignore[attr-defined]
@@ -96,8 +97,9 @@ class Task:
     def idle(self, now: float, timeout_ms: int) -> bool:
         """Advance time-driven processors when no input came for `timeout_ms` (wall clock)."""
         elapsed = int((now - self.last_input) * 1000)
-        if elapsed < timeout_ms:
-            return False
+        if elapsed < timeout_ms or (now - self.last_idle) * 1000 < timeout_ms:
+            return False  # not quiet long enough, or already moved on in this period
+        self.last_idle = now
         for proc in self.processors:
             if hasattr(proc, "idle"):
                 try:

@@ -143,3 +143,27 @@ def test_window_state_survives_restart_on_the_embedded_log(tmp_path: Path) -> No
         await log.close()
 
     asyncio.run(scenario())
+
+
+def test_idle_timeout_does_not_keep_a_bounded_run_alive(tmp_path: Path) -> None:
+    from engine import windows
+
+    p = Pipeline("idle", idle_timeout_ms=1)
+    p.stream("in", key="k", time="ts").window(windows.tumbling(ms=100), emit="final") \
+        .count(name="c").to_stream().to("out")
+
+    async def scenario() -> None:
+        from engine.state import RocksBackend
+
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("in", 4)  # some tasks get no input at all
+        await log.produce("in", [(b"a", b'{"k": "a", "ts": 5}', 5, None)])
+        worker = Worker(plan(p), log, WorkerConfig(until_caught_up=True),
+                        backends=lambda name: RocksBackend(log.column_family(name)))
+        await worker.start()
+        await asyncio.sleep(0.05)  # the tasks have been quiet longer than the timeout
+        stats = await asyncio.wait_for(worker.run(), 10)  # it used to spin forever
+        assert stats.records_in == 1
+        await log.close()
+
+    asyncio.run(scenario())
