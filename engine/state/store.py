@@ -8,6 +8,7 @@ to the store's changelog (Kafka).
 
 from __future__ import annotations
 
+import bisect
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -31,6 +32,7 @@ class TaskStore:
         self.prefix = partition.to_bytes(4, "big")
         self.cache: dict[bytes, Any] = {}
         self.dirty: set[bytes] = set()
+        self.dirty_order: list[bytes] = []  # the dirty keys, sorted: range reads bisect it
         self.cache_limit = cache_limit
 
     def get(self, key: bytes) -> Any | None:
@@ -44,7 +46,9 @@ class TaskStore:
 
     def put(self, key: bytes, value: Any) -> None:
         self.cache[key] = _DELETED if value is None else value
-        self.dirty.add(key)
+        if key not in self.dirty:
+            self.dirty.add(key)
+            bisect.insort(self.dirty_order, key)
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
@@ -55,9 +59,11 @@ class TaskStore:
         hi = self.prefix + end if end is not None else prefix_end(self.prefix)
         merged: dict[bytes, tuple[bool, Any]] = {
             k[4:]: (True, raw) for k, raw in self.backend.scan(lo, hi)}
-        for key in self.dirty:
-            if (start is None or key >= start) and (end is None or key < end):
-                merged[key] = (False, self.cache[key])
+        order = self.dirty_order
+        first = 0 if start is None else bisect.bisect_left(order, start)
+        last = len(order) if end is None else bisect.bisect_left(order, end)
+        for key in order[first:last]:
+            merged[key] = (False, self.cache[key])
         for key in sorted(merged):
             stored, value = merged[key]
             if stored:
@@ -73,6 +79,7 @@ class TaskStore:
             changes.append((self.prefix + key,
                             None if value is _DELETED else pickle.dumps(value, _PROTOCOL)))
         self.dirty.clear()
+        self.dirty_order.clear()
         if len(self.cache) > self.cache_limit:
             self.cache.clear()
         return changes
