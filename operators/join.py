@@ -19,8 +19,34 @@ from operators.aggregate import StatefulNode
 Joiner = Callable[[Any, Any], Any]
 
 
+class JoinNode(StatefulNode):
+    """What joins share: inputs must be co-partitioned; no store of their own by default."""
+
+    __slots__ = ()
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return ()
+
+    @property
+    def copartitioned(self) -> bool:
+        return True
+
+
+class TwoSidedJoin(JoinNode):
+    """A join fed by both parents: the fused call says which side a record came from."""
+
+    __slots__ = ()
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("operator", self.name)
+        side = self.parents.index(ctx.came_from) if ctx.came_from in self.parents else 0
+        ctx.w.line(f"proc_{self.id}(k, {var}, ts, {side})")
+        return "v"
+
+
 @dataclass(frozen=True, slots=True)
-class StreamTableJoin(StatefulNode):
+class StreamTableJoin(JoinNode):
     """stream ⋈ table on the record key; how = 'inner' (needs a row) or 'left'."""
 
     table: StatefulNode
@@ -28,16 +54,8 @@ class StreamTableJoin(StatefulNode):
     how: str
 
     @property
-    def stores(self) -> tuple[str, ...]:
-        return ()
-
-    @property
     def links(self) -> tuple[int, ...]:
         return (self.table.id,)
-
-    @property
-    def copartitioned(self) -> bool:
-        return True
 
     def describe(self) -> dict[str, Any]:
         return {"join": f"stream-table {self.how}", "table": self.table.name}
@@ -64,7 +82,7 @@ class TableLookup:
 
 
 @dataclass(frozen=True, slots=True)
-class TableTableJoin(StatefulNode):
+class TableTableJoin(TwoSidedJoin):
     """left ⋈ right on the key, both materialized tables; a change on either side emits the
     joined row (None deletes it). how: 'inner', 'left' or 'outer'."""
 
@@ -73,23 +91,9 @@ class TableTableJoin(StatefulNode):
     joiner: Joiner
     how: str
 
-    @property
-    def stores(self) -> tuple[str, ...]:
-        return ()
-
-    @property
-    def copartitioned(self) -> bool:
-        return True
-
     def describe(self) -> dict[str, Any]:
         return {"join": f"table-table {self.how}", "left": self.left.name,
                 "right": self.right.name}
-
-    def fuse(self, ctx: FuseContext, var: str) -> str:
-        ctx.stage("operator", self.name)
-        side = self.parents.index(ctx.came_from) if ctx.came_from in self.parents else 0
-        ctx.w.line(f"proc_{self.id}(k, {var}, ts, {side})")
-        return "v"
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return RowJoin(ctx.store(self.left.name), ctx.store(self.right.name), self, emit)

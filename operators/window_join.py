@@ -11,21 +11,18 @@ purged. A record that arrives already expired is late.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from engine.api import FuseContext
 from engine.api.errors import LateRecord
 from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.state import KeyValueStore, split_window_key, window_key
-from operators.aggregate import STREAM_TIME, StatefulNode
-
-Joiner = Callable[[Any, Any], Any]
+from operators.aggregate import STREAM_TIME
+from operators.join import Joiner, TwoSidedJoin
 
 
 @dataclass(frozen=True, slots=True)
-class WindowJoin(StatefulNode):
+class WindowJoin(TwoSidedJoin):
     """left ⋈ right within [before, after] ms; how = inner, left or outer."""
 
     joiner: Joiner
@@ -38,19 +35,9 @@ class WindowJoin(StatefulNode):
     def stores(self) -> tuple[str, ...]:
         return (f"{self.name}.left", f"{self.name}.right")
 
-    @property
-    def copartitioned(self) -> bool:
-        return True
-
     def describe(self) -> dict[str, Any]:
         return {"join": f"stream-stream {self.how}", "before_ms": self.before,
                 "after_ms": self.after, "grace_ms": self.grace}
-
-    def fuse(self, ctx: FuseContext, var: str) -> str:
-        ctx.stage("operator", self.name)
-        side = self.parents.index(ctx.came_from) if ctx.came_from in self.parents else 0
-        ctx.w.line(f"proc_{self.id}(k, {var}, ts, {side})")
-        return "v"
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return BufferJoin(ctx.store(self.stores[0]), ctx.store(self.stores[1]), self, emit)
