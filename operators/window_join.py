@@ -1,24 +1,29 @@
 """Stream-stream joins within a time window, with Kafka Streams semantics.
 
 A left record at tl and a right record at tr join when tl - before <= tr <= tl + after.
-Both sides are buffered (stores `<name>.left` / `<name>.right`, key window_key(key, t) ->
-[[value, matched], ...]). Each arrival joins every buffered partner at once. A record
-expires once stream time > its last partner time + grace: then, for left/outer joins, an
+Both sides are buffered per key (stores `<name>.left` / `<name>.right`, key b"k" + record
+key -> [[t, value, matched], ...] sorted by t), so a lookup is one point read that the
+store's cache usually answers. Each arrival joins every buffered partner at once. A record
+expires once stream time > its time + reach + grace: then, for left/outer joins, an
 unmatched record is emitted with a None partner (never earlier, never twice) and it is
 purged. A record that arrives already expired is late.
 """
 
 from __future__ import annotations
 
+import bisect
 import heapq
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from engine.api.errors import LateRecord
 from engine.api.processor import Emit, Processor, ProcessorContext
-from engine.api.state import KeyValueStore, split_window_key, window_key
-from operators.aggregate import STREAM_TIME
+from engine.api.state import KeyValueStore
 from operators.join import Joiner, TwoSidedJoin
+
+STREAM_TIME = b"t"  # buffer keys start with b"k"
+_TIME = itemgetter(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ class WindowJoin(TwoSidedJoin):
 
 
 class BufferJoin:
-    """The join's buffers, stream time and expiry heaps."""
+    """The join's buffers, stream time and expiry heap (expires at, side, buffer key)."""
 
     def __init__(self, left: KeyValueStore, right: KeyValueStore, node: WindowJoin,
                  emit: Emit) -> None:
@@ -53,12 +58,12 @@ class BufferJoin:
         self.stream_time: int = -(1 << 62) if stored is None else stored
         self.last_record_time = self.stream_time
         # how far past its own time a record can still meet a partner, per side
-        self.reach = (node.after, node.before)
+        self.reach = (node.after + node.grace, node.before + node.grace)
+        self.keep = (node.how != "inner", node.how == "outer")  # emit unmatched, per side
         self.expiry: list[tuple[int, int, bytes]] = []
         for side, store in enumerate(self.sides):
-            for wk, _ in store.items(None, STREAM_TIME):
-                t = split_window_key(wk)[1]
-                self.expiry.append((t + self.reach[side] + node.grace, side, wk))
+            for bk, entries in store.items(b"k", b"l"):
+                self.expiry.append((entries[0][0] + self.reach[side], side, bk))
         heapq.heapify(self.expiry)
 
     def before_commit(self) -> None:
@@ -71,42 +76,50 @@ class BufferJoin:
         if ts > self.stream_time:
             self.stream_time = ts
         self.last_record_time = self.stream_time
-        grace = self.node.grace
-        if ts + self.reach[side] + grace < self.stream_time:
+        if ts + self.reach[side] < self.stream_time:
             self._expire()
             raise LateRecord(f"event time {ts}: its join window closed (stream time "
-                             f"{self.stream_time}, grace {grace} ms)")
-        other = 1 - side
+                             f"{self.stream_time}, grace {self.node.grace} ms)")
+        bk = b"k" + key
         lo, hi = ((ts - self.node.before, ts + self.node.after) if side == 0
                   else (ts - self.node.after, ts + self.node.before))
         matched = False
-        for wk, entries in list(self.sides[other].items(window_key(key, lo),
-                                                         window_key(key, hi + 1))):
-            for entry in entries:
-                entry[1] = True
+        other = self.sides[1 - side]
+        partners = other.get(bk)
+        if partners:
+            first = bisect.bisect_left(partners, lo, key=_TIME)
+            joiner, emit = self.node.joiner, self.emit
+            for entry in partners[first:bisect.bisect_right(partners, hi, key=_TIME)]:
+                if not entry[2]:
+                    entry[2] = True
+                    other.put(bk, partners)
                 matched = True
-                pair = (value, entry[0]) if side == 0 else (entry[0], value)
-                self.emit(key, self.node.joiner(*pair), ts)
-            self.sides[other].put(wk, entries)
-        wk = window_key(key, ts)
-        own = self.sides[side].get(wk)
-        if own is None:
-            heapq.heappush(self.expiry, (ts + self.reach[side] + grace, side, wk))
-        self.sides[side].put(wk, [*(own or []), [value, matched]])
+                emit(key, joiner(value, entry[1]) if side == 0 else joiner(entry[1], value), ts)
+        own = self.sides[side]
+        entries = own.get(bk) or []
+        if not entries or ts < entries[0][0]:
+            heapq.heappush(self.expiry, (ts + self.reach[side], side, bk))
+        bisect.insort_right(entries, [ts, value, matched], key=_TIME)
+        own.put(bk, entries)
         self._expire()
 
     def _expire(self) -> None:
-        how = self.node.how
-        while self.expiry and self.expiry[0][0] < self.stream_time:
-            _, side, wk = heapq.heappop(self.expiry)
-            entries = self.sides[side].get(wk) or []
-            self.sides[side].delete(wk)
-            if how == "outer" or (how == "left" and side == 0):
-                key, ts = split_window_key(wk)
-                for value, matched in entries:
+        """Purge (and emit, if unmatched and kept) every record whose window has passed."""
+        expiry, now = self.expiry, self.stream_time
+        while expiry and expiry[0][0] < now:
+            _, side, bk = heapq.heappop(expiry)
+            store, reach = self.sides[side], self.reach[side]
+            entries = store.get(bk) or []
+            cut = bisect.bisect_left(entries, now - reach, key=_TIME)
+            if self.keep[side]:
+                for t, value, matched in entries[:cut]:
                     if not matched:
                         pair = (value, None) if side == 0 else (None, value)
-                        self.emit(key, self.node.joiner(*pair), ts)
+                        self.emit(bk[1:], self.node.joiner(*pair), t)
+            rest = entries[cut:]
+            store.put(bk, rest or None)
+            if rest:
+                heapq.heappush(expiry, (rest[0][0] + reach, side, bk))
 
     def idle(self, elapsed_ms: int) -> None:
         """Wall-clock idle time moves stream time on, so unmatched records still expire."""

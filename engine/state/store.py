@@ -33,11 +33,17 @@ class TaskStore:
         self.cache: dict[bytes, Any] = {}
         self.dirty: set[bytes] = set()
         self.dirty_order: list[bytes] = []  # the dirty keys, sorted: range reads bisect it
+        self.unordered: list[bytes] = []  # dirty keys not yet merged into dirty_order
         self.cache_limit = cache_limit
+        # while the cache holds every key of the partition, a miss needs no backend read
+        self.complete = cache_limit > 0 and next(
+            backend.scan(self.prefix, prefix_end(self.prefix)), None) is None
 
     def get(self, key: bytes) -> Any | None:
         value = self.cache.get(key, _MISSING)
         if value is _MISSING:
+            if self.complete:
+                return None
             raw = self.backend.get(self.prefix + key)
             value = _DELETED if raw is None else pickle.loads(raw)
             if len(self.cache) < self.cache_limit:
@@ -48,7 +54,7 @@ class TaskStore:
         self.cache[key] = _DELETED if value is None else value
         if key not in self.dirty:
             self.dirty.add(key)
-            bisect.insort(self.dirty_order, key)
+            self.unordered.append(key)
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
@@ -59,7 +65,7 @@ class TaskStore:
         hi = self.prefix + end if end is not None else prefix_end(self.prefix)
         merged: dict[bytes, tuple[bool, Any]] = {
             k[4:]: (True, raw) for k, raw in self.backend.scan(lo, hi)}
-        order = self.dirty_order
+        order = self._ordered()
         first = 0 if start is None else bisect.bisect_left(order, start)
         last = len(order) if end is None else bisect.bisect_left(order, end)
         for key in order[first:last]:
@@ -71,6 +77,15 @@ class TaskStore:
             elif value is not _DELETED:
                 yield key, value
 
+    def _ordered(self) -> list[bytes]:
+        """The dirty keys in order; puts only append, the first range read after them sorts
+        (a sorted run plus a few new keys sorts in about linear time)."""
+        if self.unordered:
+            self.dirty_order.extend(self.unordered)
+            self.dirty_order.sort()
+            self.unordered.clear()
+        return self.dirty_order
+
     def flush(self) -> list[tuple[bytes, bytes | None]]:
         """The dirty entries as (backend key, bytes or None), and forget they were dirty."""
         changes = []
@@ -80,6 +95,8 @@ class TaskStore:
                             None if value is _DELETED else pickle.dumps(value, _PROTOCOL)))
         self.dirty.clear()
         self.dirty_order.clear()
+        self.unordered.clear()
         if len(self.cache) > self.cache_limit:
             self.cache.clear()
+            self.complete = False
         return changes

@@ -105,3 +105,28 @@ def test_prefix_end() -> None:
     assert prefix_end(b"ab") == b"ac"
     assert prefix_end(b"a\xff") == b"b"
     assert prefix_end(b"\xff") is None
+
+
+class CountingBackend(DictBackend):
+    """A dict backend that counts point reads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def get(self, key: bytes) -> bytes | None:
+        self.reads += 1
+        return super().get(key)
+
+
+def test_a_store_of_an_empty_partition_answers_misses_from_its_cache() -> None:
+    backend = CountingBackend()
+    store = TaskStore("s", 0, backend, cache_limit=3)
+    assert store.get(b"x") is None and backend.reads == 0
+    for key in (b"a", b"b", b"c", b"d"):
+        store.put(key, key.decode())
+    backend.apply(store.flush())  # over the limit: the cache is dropped
+    assert store.get(b"a") == "a" and backend.reads == 1
+    assert store.get(b"x") is None and backend.reads == 2
+    reopened = TaskStore("s", 0, backend)
+    assert reopened.get(b"b") == "b" and reopened.get(b"y") is None and backend.reads == 4
