@@ -23,8 +23,13 @@ class App:
 
     def __init__(self, pipeline: Pipeline | PhysicalPlan, data_dir_path: str | None = None,
                  read_only: bool = False) -> None:
-        self.plan = pipeline if isinstance(pipeline, PhysicalPlan) else plan(pipeline)
         self.log = EmbeddedLog(data_dir(data_dir_path), read_only=read_only)
+        try:
+            self.plan = pipeline if isinstance(pipeline, PhysicalPlan) else plan(
+                pipeline, {name: m.partitions for name, m in self.log.meta.items()})
+        except Exception:
+            self.close()
+            raise
 
     def backend(self, name: str) -> RocksBackend:
         """The RocksDB backend of store `name` (qualified `<pipeline>.<store>`)."""

@@ -80,11 +80,13 @@ def cli() -> None:
 def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
         data_dir: str | None, broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
-    physical = compile_plan(load_pipeline(app))
+    pipeline = load_pipeline(app)
+    compile_plan(pipeline)  # plan errors before touching the log
     config = WorkerConfig(until_caught_up=until_caught_up, commit_interval_ms=commit_interval)
     directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:
+        physical = compile_plan(pipeline, await log.topics())
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -280,15 +282,19 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
 def describe(app: str, fmt: str, data_dir: str | None, broker: str | None) -> None:
     """Print the compiled topology of APP: sub-topologies, tasks, topics, stores. With
     --broker (or --data-dir) it also counts the tasks from the topics' partitions."""
-    physical = compile_plan(load_pipeline(app))
-    click.echo(RENDERERS[fmt](physical))
-    if fmt != "text" or (broker is None and data_dir is None):
+    pipeline = load_pipeline(app)
+    if broker is None and data_dir is None:
+        click.echo(RENDERERS[fmt](compile_plan(pipeline)))
         return
 
     async def body(log: Transport) -> dict[str, int]:
         return await log.topics()
 
     counts = asyncio.run(_with_log(broker, data_dir, True, body))
+    physical = compile_plan(pipeline, counts)
+    click.echo(RENDERERS[fmt](physical))
+    if fmt != "text":
+        return
     for sub in physical.subtopologies:
         known = {t: counts[t] for t in sub.sources if t in counts}
         tasks = max(known.values(), default=0)

@@ -12,7 +12,7 @@ real run would have written. No data directory, no threads, no event loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,12 +79,16 @@ class TestDriver:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, pipeline: Pipeline, partitions: int = 1, start_time: int = 0) -> None:
-        self.plan = plan(pipeline)
+    def __init__(self, pipeline: Pipeline, partitions: int | Mapping[str, int] = 1,
+                 start_time: int = 0) -> None:
+        """partitions: of every input topic, or per topic ({topic: count}, default 1)."""
+        counts = {t: partitions for t in plan(pipeline).external_sources} if isinstance(
+            partitions, int) else {**partitions}
+        self.plan = plan(pipeline, counts)
         self.log = MemoryLog()
         self.time = start_time
         for topic in self.plan.external_sources:
-            run_sync(self.log.create_topic(topic, partitions))
+            run_sync(self.log.create_topic(topic, counts.get(topic, 1)))
         self.worker = Worker(self.plan, self.log,
                              backends=lambda name: DictBackend(self.log.state_dict(name)))
         run_sync(self.worker.start())

@@ -1,4 +1,4 @@
-"""Stateless operators: map, filter, flat_map, branch, merge and key_by (repartition).
+"""Stateless operators: map, filter, flat_map, branch, merge, key_by and repartition.
 
 Each writes a few lines of per-record code; the planner fuses a chain of them into one loop.
 """
@@ -137,6 +137,33 @@ class KeyBy(Node):
         ctx.stage("encode", self.name)
         buf = ctx.buffer(self.topic, "repartition")
         w.line(f"{buf}(({key}, {w.const(internal_encoder(), 'ienc')}({var}), ts, None))")
+        return var
+
+
+@dataclass(frozen=True, slots=True)
+class Repartition(Node):
+    """Writes records unchanged (key, value, event time; a None value stays a tombstone) to
+    a repartition topic with `partitions` partitions: the planner inserts it so that the
+    inputs of a join are co-partitioned."""
+
+    topic: str
+    partitions: int | None = None
+    tombstones: bool = False
+
+    @property
+    def repartitions(self) -> bool:
+        return True
+
+    def describe(self) -> dict[str, Any]:
+        return {"topic": self.topic, "partitions": self.partitions}
+
+    def fuse(self, ctx: FuseContext, var: str) -> str:
+        ctx.stage("encode", self.name)
+        w = ctx.w
+        buf = ctx.buffer(self.topic, "repartition")
+        enc = w.const(internal_encoder(), "ienc")
+        value = f"None if {var} is None else {enc}({var})" if self.tombstones else f"{enc}({var})"
+        w.line(f"{buf}((k, {value}, ts, None))")
         return var
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+from collections.abc import Mapping
 
 from engine.api import Node, PlanError
 from engine.dsl import Pipeline
+from engine.plan.copartition import copartition
 from engine.plan.fuse import fuse_subtopology
 from engine.plan.physical import InternalTopic, PhysicalPlan, SubTopology
-from operators import KeyBy, Sink, Source
+from operators import KeyBy, Repartition, Sink, Source
 from operators.aggregate import StatefulNode
 
 Graph = tuple[Node, ...]
@@ -63,13 +65,14 @@ def require_keys(graph: Graph, keyed: dict[int, bool]) -> Graph:
 
 
 def insert_repartitions(graph: Graph) -> Graph:
-    """Give each key_by a source over its repartition topic and move its children there."""
+    """Give each key_by or repartition a source over its topic and move its children there."""
     nodes = list(graph)
     for node in graph:
-        if not node.repartitions or not isinstance(node, KeyBy):
+        if not isinstance(node, KeyBy | Repartition):
             continue
-        source = Source(len(nodes), f"{node.name}.source", (), pipeline=node.pipeline,
-                        topic=node.topic, internal=True)
+        source = Source(max(n.id for n in nodes) + 1, f"{node.name}.source", (),
+                        pipeline=node.pipeline, topic=node.topic, internal=True,
+                        tombstones=getattr(node, "tombstones", False))
         nodes.append(source)
         nodes = [
             dataclasses.replace(n, parents=tuple(source.id if p == node.id else p
@@ -104,14 +107,17 @@ def internal_topics(subs: list[SubTopology]) -> tuple[InternalTopic, ...]:
     readers = {t: s.id for s in subs for t in s.sources}
     return tuple(
         InternalTopic(n.topic, "repartition", n.partitions, s.id, readers[n.topic])
-        for s in subs for n in s.nodes if isinstance(n, KeyBy)
+        for s in subs for n in s.nodes if isinstance(n, KeyBy | Repartition)
     )
 
 
-def plan(pipeline: Pipeline) -> PhysicalPlan:
-    """Compile a pipeline: validate, infer keys, insert repartitions, cut, fuse."""
+def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> PhysicalPlan:
+    """Compile a pipeline: validate, infer keys, co-partition joins, insert repartitions,
+    cut, fuse. partitions: the partition count of each existing topic (joins of topics
+    with different counts get a repartition; without it that is checked at run time)."""
     graph = validate(tuple(pipeline.nodes), pipeline.name)
     graph = require_keys(graph, infer_keys(graph))
+    graph = copartition(graph, pipeline.name, partitions or {})
     graph = insert_repartitions(graph)
     subs = [fuse_subtopology(i, part) for i, part in enumerate(cut_subtopologies(graph))]
     return PhysicalPlan(

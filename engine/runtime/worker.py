@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from engine.api import ConfigError, TopicPartition, UnknownTopicError
-from engine.plan import PhysicalPlan
+from engine.plan import InternalTopic, PhysicalPlan
 from engine.runtime.buffers import OutputBuffers
 from engine.runtime.commit import commit
 from engine.runtime.stats import RunStats
@@ -104,13 +104,24 @@ class Worker:
                     existing[topic] = count
                     await self.transport.create_topic(topic, count, compact=True)
             for topic, kind in sub.outputs:
-                wanted = internal[topic].partitions if kind == "repartition" else None
+                wanted = self._repartition_size(internal[topic], existing) \
+                    if kind == "repartition" else None
                 if topic not in existing:
                     existing[topic] = wanted or count
                     await self.transport.create_topic(topic, existing[topic])
         if self.plan.dead_letter_topic not in existing:
             await self.transport.create_topic(self.plan.dead_letter_topic,
                                               max(self.partitions.values()))
+
+    def _repartition_size(self, topic: InternalTopic, existing: dict[str, int]) -> int | None:
+        """The planned count, else that of the reader's other inputs (a key_by feeding a
+        join takes the join's partition count), else None (the writer's count)."""
+        if topic.partitions is not None:
+            return topic.partitions
+        reader = self.plan.subtopologies[topic.read_by]
+        internal = self.plan.internal_names
+        return max((existing[t] for t in reader.sources
+                    if t in existing and t not in internal), default=None)
 
     async def start(self) -> None:
         """Prepare topics, subscribe, and count the backlog of external inputs."""
