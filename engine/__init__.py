@@ -6,8 +6,8 @@ Public API: `Pipeline` (build a pipeline), `windows` and `aggregators` (for tabl
 
 from engine.api import ConfigError, PipelineFailed, PlanError, ShoalError, aggregators, windows
 from engine.api.processor import WindowResult
-from engine.dsl import Pipeline, Stream, Table
+from engine.dsl import GlobalTable, Pipeline, Stream, Table
 from engine.plan import plan
 
-__all__ = ["ConfigError", "Pipeline", "PipelineFailed", "PlanError", "ShoalError", "Stream",
-           "Table", "WindowResult", "aggregators", "plan", "windows"]
+__all__ = ["ConfigError", "GlobalTable", "Pipeline", "PipelineFailed", "PlanError",
+           "ShoalError", "Stream", "Table", "WindowResult", "aggregators", "plan", "windows"]

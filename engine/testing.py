@@ -87,7 +87,7 @@ class TestDriver:
         self.plan = plan(pipeline, counts)
         self.log = MemoryLog()
         self.time = start_time
-        for topic in self.plan.external_sources:
+        for topic in (*self.plan.external_sources, *self.plan.global_topics):
             run_sync(self.log.create_topic(topic, counts.get(topic, 1)))
         self.worker = Worker(self.plan, self.log,
                              backends=lambda name: DictBackend(self.log.state_dict(name)))

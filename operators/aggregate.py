@@ -32,6 +32,11 @@ class StatefulNode(Node):
         raise NotImplementedError
 
     @property
+    def needs_keys(self) -> bool:
+        """True when the input must be keyed (equal keys meet in one task)."""
+        return True
+
+    @property
     def windowed(self) -> bool:
         """True when the store's keys are (key, window start)."""
         return False

@@ -22,11 +22,29 @@ class WindowResult(msgspec.Struct, frozen=True):
 
 
 class ProcessorContext(Protocol):
-    """What a task gives a processor: its partition and its stores."""
+    """What a task gives a processor: its partition, its stores and the global tables."""
 
     partition: int
 
     def store(self, name: str) -> KeyValueStore: ...
+
+    def global_table(self, name: str) -> KeyValueStore:
+        """The worker's full copy of global table `name` (read it; it is not yours)."""
+        ...
+
+
+class GlobalTableSpec(Protocol):
+    """How the runtime fills a global table from its topic."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def topic(self) -> str: ...
+
+    def row(self, key: bytes | None, raw: bytes | None) -> tuple[bytes, Any] | None:
+        """(row key, value or None to delete) for one record; None to skip it."""
+        ...
 
 
 class Processor(Protocol):

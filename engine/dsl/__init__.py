@@ -1,7 +1,7 @@
 """Pipeline and Stream: the DSL that builds a logical graph."""
 
 from engine.dsl.pipeline import ERROR_POLICIES, ErrorPolicy, Pipeline, Stream, check_topic
-from engine.dsl.table import Table, WindowedStream
+from engine.dsl.table import GlobalTable, Table, WindowedStream
 
-__all__ = ["ERROR_POLICIES", "ErrorPolicy", "Pipeline", "Stream", "Table", "WindowedStream",
-           "check_topic"]
+__all__ = ["ERROR_POLICIES", "ErrorPolicy", "GlobalTable", "Pipeline", "Stream", "Table",
+           "WindowedStream", "check_topic"]

@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.api import Node, PlanError
-from engine.api.serde import Schema
+from engine.api.serde import Schema, value_decoder
 from engine.api.windows import WindowSpec
-from engine.dsl.table import Aggregations, Table, WindowedStream, windowed
+from engine.dsl.table import Aggregations, GlobalTable, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
 from operators.aggregate import Materialize, StatefulNode
+from operators.global_table import GlobalTableJoin, GlobalTableSource
 from operators.join import StreamTableJoin
 from operators.source import TimeSpec
 from operators.window_join import WindowJoin
@@ -109,6 +110,18 @@ class Pipeline:
         node = self._add(Materialize, (stream.node_id,), name)
         return Table(self, node.node_id)
 
+    def global_table(self, topic: str, value: Schema = None, key: str | None = None, *,
+                     name: str) -> GlobalTable:
+        """A table over `topic` that every worker reads in full: streams join it on any key
+        (join(..., key=fn)) without co-partitioning. Kept in memory; not queryable."""
+        check_name(name, "global_table", required=True)
+        check_topic(topic)
+        if key is not None and not isinstance(key, str):
+            raise TypeError(f"global_table(key=...) must be a field name, got {key!r}")
+        node = self._add(GlobalTableSource, (), name, topic=topic,
+                         decode=value_decoder(value), key_field=key)
+        return GlobalTable(self, node.node_id)
+
     def _add(self, cls: type[Node], parents: tuple[int, ...], name: str | None,
              **fields: Any) -> Stream:
         node_id = len(self.nodes)
@@ -179,18 +192,25 @@ class Stream(Aggregations):
         parents = (self.node_id, *(o.node_id for o in others))
         return self.pipeline._add(Merge, parents, name)
 
-    def join(self, other: Stream | Table, joiner: Callable[[Any, Any], Any] = pair, *,
-             name: str, how: str = "inner", within: int | None = None,
-             before: int | None = None, after: int | None = None, grace: int = 0) -> Stream:
+    def join(self, other: Stream | Table | GlobalTable,
+             joiner: Callable[[Any, Any], Any] = pair, *, name: str, how: str = "inner",
+             within: int | None = None, before: int | None = None, after: int | None = None,
+             grace: int = 0, key: Callable[[Any], Any] | None = None) -> Stream:
         """Join on the record key; the joined value is joiner(left, right), a (left, right)
         tuple by default, with None for a missing side.
         - with a Stream: records whose event times differ by at most `within` ms (or
           right.t in [t - before, t + after]); how = inner | left | outer, unmatched
           records are emitted once their window plus `grace` has passed;
         - with a Table: each record looks up the table's current row; how = inner | left.
-        The inputs must be co-partitioned (same key, same partition count)."""
+        - with a GlobalTable: the same, on key(value) if given (else the record key).
+        Inputs of different partition counts are repartitioned to the larger count."""
         _check_fn(joiner, "join")
         check_name(name, "join", required=True)
+        if isinstance(other, GlobalTable) and other.pipeline is self.pipeline:
+            return self._join_global(other, joiner, how, name, key)
+        if key is not None:
+            raise ValueError("join(key=...) is for global tables; key_by(...) the stream to "
+                             "join another stream or table on a computed key")
         if isinstance(other, Table) and other.pipeline is self.pipeline:
             return self._join_table(other, joiner, how, name)
         if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
@@ -217,6 +237,16 @@ class Stream(Aggregations):
                             f"'{node.name}' is not one (join before map_values/filter)")
         return self.pipeline._add(StreamTableJoin, (self.node_id,), name, table=node,
                                   joiner=joiner, how=how)
+
+    def _join_global(self, table: GlobalTable, joiner: Callable[[Any, Any], Any], how: str,
+                     name: str, key: Callable[[Any], Any] | None) -> Stream:
+        if how not in ("inner", "left"):
+            raise ValueError(f"a stream-global-table join is 'inner' or 'left', got {how!r}")
+        if key is not None:
+            _check_fn(key, "join(key=...)")
+        node = self.pipeline.nodes[table.node_id]
+        return self.pipeline._add(GlobalTableJoin, (self.node_id,), name, table=node,
+                                  joiner=joiner, how=how, key_fn=key)
 
     def key_by(self, fn: Callable[[Any], Any], name: str,
                partitions: int | None = None) -> Stream:

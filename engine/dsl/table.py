@@ -187,3 +187,16 @@ class Table:
     def to(self, topic: str, name: str | None = None) -> None:
         """Write the table's changes (None = delete) to `topic`."""
         self.to_stream().to(topic, name)
+
+
+@dataclass(frozen=True)
+class GlobalTable:
+    """A table every worker reads in full (p.global_table); streams join it on any key."""
+
+    pipeline: Pipeline
+    node_id: int
+
+    @property
+    def name(self) -> str:
+        """The table's name."""
+        return self.pipeline.nodes[self.node_id].name

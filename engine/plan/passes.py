@@ -13,6 +13,7 @@ from engine.plan.fuse import fuse_subtopology
 from engine.plan.physical import InternalTopic, PhysicalPlan, SubTopology
 from operators import KeyBy, Repartition, Sink, Source
 from operators.aggregate import StatefulNode
+from operators.global_table import GlobalTableSource
 
 Graph = tuple[Node, ...]
 
@@ -57,11 +58,18 @@ def require_keys(graph: Graph, keyed: dict[int, bool]) -> Graph:
     """Aggregations (and later joins) need keyed inputs."""
     for node in graph:
         inputs = (*node.parents, *node.links)
-        if isinstance(node, StatefulNode) and not all(keyed[p] for p in inputs):
+        if isinstance(node, StatefulNode) and node.needs_keys and \
+                not all(keyed[p] for p in inputs):
             raise PlanError(
                 f"'{node.name}' ({node.kind}) needs a keyed stream: declare key= on "
                 "p.stream(...) or call key_by(..., name=...) before it")
     return graph
+
+
+def split_globals(graph: Graph) -> tuple[Graph, tuple[GlobalTableSource, ...]]:
+    """Take global tables out of the graph: no task reads them, every worker does."""
+    tables = tuple(n for n in graph if isinstance(n, GlobalTableSource))
+    return tuple(n for n in graph if not isinstance(n, GlobalTableSource)), tables
 
 
 def insert_repartitions(graph: Graph) -> Graph:
@@ -115,7 +123,7 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
     """Compile a pipeline: validate, infer keys, co-partition joins, insert repartitions,
     cut, fuse. partitions: the partition count of each existing topic (joins of topics
     with different counts get a repartition; without it that is checked at run time)."""
-    graph = validate(tuple(pipeline.nodes), pipeline.name)
+    graph, global_tables = split_globals(validate(tuple(pipeline.nodes), pipeline.name))
     graph = require_keys(graph, infer_keys(graph))
     graph = copartition(graph, pipeline.name, partitions or {})
     graph = insert_repartitions(graph)
@@ -129,4 +137,5 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
         internal_topics=internal_topics(subs),
         dead_letter_topic=pipeline.dead_letter_topic,
         idle_timeout_ms=pipeline.idle_timeout_ms,
+        global_tables=global_tables,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import Node
+from engine.api.processor import GlobalTableSpec
 
 RecordTuple = tuple[int, bytes | None, bytes | None, int, Any]
 
@@ -56,6 +57,7 @@ class PhysicalPlan:
     internal_topics: tuple[InternalTopic, ...]
     dead_letter_topic: str
     idle_timeout_ms: int | None = None
+    global_tables: tuple[GlobalTableSpec, ...] = ()
 
     @property
     def internal_names(self) -> frozenset[str]:
@@ -67,6 +69,11 @@ class PhysicalPlan:
         """Source topics the pipeline reads that it does not write itself."""
         internal = self.internal_names
         return tuple(t for s in self.subtopologies for t in s.sources if t not in internal)
+
+    @property
+    def global_topics(self) -> tuple[str, ...]:
+        """Topics read in full by every worker (global tables)."""
+        return tuple(t.topic for t in self.global_tables)
 
     @property
     def stores(self) -> tuple[str, ...]:

@@ -36,6 +36,7 @@ def to_dict(plan: PhysicalPlan) -> dict[str, Any]:
              "written_by": t.written_by, "read_by": t.read_by}
             for t in plan.internal_topics
         ],
+        "global_tables": [{"name": t.name, "topic": t.topic} for t in plan.global_tables],
         "stores": [
             {"name": name, "sub_topology": sub.id, "column_family": f"{plan.pipeline}.{name}",
              "changelog": f"{plan.pipeline}.{name}-changelog"}
@@ -73,6 +74,9 @@ def to_text(plan: PhysicalPlan) -> str:
     for t in plan.internal_topics:
         lines.append(f"  {t.name} ({t.kind}, sub-topology {t.written_by} -> {t.read_by}, "
                      f"partitions {t.partitions or 'as upstream'})")
+    if plan.global_tables:
+        lines.append("Global tables (every worker reads all partitions, kept in memory):")
+        lines.extend(f"  {t.name} (topic {t.topic})" for t in plan.global_tables)
     stores = [(name, sub.id) for sub in plan.subtopologies for name in sub.stores]
     lines.append("State stores:" if stores else "State stores: none")
     lines.extend(f"  {name} (sub-topology {sub_id}; queryable as table '{name}'; changelog "

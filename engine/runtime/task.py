@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.api import OutRecord, TopicPartition
@@ -21,11 +21,17 @@ StoreBackends = Callable[[str], Backend]
 class TaskContext:
     """What a processor of this task may use: its partition and its stores."""
 
-    def __init__(self, partition: int, backends: StoreBackends, namespace: str) -> None:
+    def __init__(self, partition: int, backends: StoreBackends, namespace: str,
+                 global_tables: Mapping[str, KeyValueStore] | None = None) -> None:
         self.partition = partition
         self.backends = backends
         self.namespace = namespace
         self.stores: dict[str, TaskStore] = {}
+        self.global_tables = global_tables or {}
+
+    def global_table(self, name: str) -> KeyValueStore:
+        """The worker's copy of global table `name`."""
+        return self.global_tables[name]
 
     def store(self, name: str) -> KeyValueStore:
         """The task's store `name` (created on first use), kept as `<pipeline>.<name>`."""
@@ -42,12 +48,13 @@ class Task:
 
     def __init__(self, sub: SubTopology, partition: int, policy: str, outputs: OutputBuffers,
                  dead_letter_topic: str, backends: StoreBackends | None = None,
-                 namespace: str = "") -> None:
+                 namespace: str = "",
+                 global_tables: Mapping[str, KeyValueStore] | None = None) -> None:
         self.sub = sub
         self.partition = partition
         self.buffers: list[list[OutRecord]] = [outputs.get(t) for t, _ in sub.outputs]
         self.dead = DeadLetters(policy, sub.stages, outputs.get(dead_letter_topic))
-        self.context = TaskContext(partition, backends or _no_state, namespace)
+        self.context = TaskContext(partition, backends or _no_state, namespace, global_tables)
         nodes = {n.id: n for n in sub.nodes}
 
         self.processors: list[Any] = []

@@ -12,6 +12,7 @@ from engine.api import ConfigError, TopicPartition, UnknownTopicError
 from engine.plan import InternalTopic, PhysicalPlan
 from engine.runtime.buffers import OutputBuffers
 from engine.runtime.commit import commit
+from engine.runtime.globals import GlobalTables
 from engine.runtime.stats import RunStats
 from engine.runtime.task import StoreBackends, Task
 from engine.transport import Consumer, RecordTuple, Transport, changelog_topic
@@ -74,6 +75,7 @@ class Worker:
         self._max_pending = self.config.commit_records or plan.commit_records
         self._last_commit = time.monotonic()
         self._commit_lock = asyncio.Lock()
+        self.global_tables = GlobalTables(plan.global_tables, transport)
 
     # -- start-up ------------------------------------------------------------------------
     async def prepare_topics(self) -> None:
@@ -84,7 +86,7 @@ class Worker:
                 f"state on the {self.transport.name} log (changelog topics) is not built yet: "
                 "run it on the embedded log")
         existing = await self.transport.topics()
-        for topic in self.plan.external_sources:
+        for topic in (*self.plan.external_sources, *self.plan.global_topics):
             if topic not in existing:
                 raise UnknownTopicError(topic, " (create it first, e.g. `shoal produce "
                                         f"{topic} FILE --partitions N`)")
@@ -127,6 +129,10 @@ class Worker:
         """Prepare topics, subscribe, and count the backlog of external inputs."""
         if not self.partitions:
             await self.prepare_topics()
+        if self.plan.global_tables:
+            await self.global_tables.bootstrap()
+            self._event(f"global tables loaded: {len(self.global_tables)} rows of "
+                        f"{', '.join(self.global_tables.stores)}")
         self.consumer = self.transport.consumer(self.group)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
@@ -145,7 +151,7 @@ class Worker:
                     if other[1] == tp[1] and other[0] in sub.sources})
                 task = self.tasks[(sub.id, tp[1])] = Task(
                     sub, tp[1], self.plan.on_error, self.outputs, self.plan.dead_letter_topic,
-                    self.backends, self.plan.pipeline)
+                    self.backends, self.plan.pipeline, self.global_tables.stores)
             self.routes[tp] = task
             self.consumer.seek(tp, committed[tp])
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))
@@ -188,6 +194,7 @@ class Worker:
     async def step(self) -> int:
         """Poll once and push every batch through its task; returns records processed."""
         assert self.consumer is not None
+        await self.global_tables.refresh()
         batches = await self.consumer.poll(self.config.max_poll_records)
         n = 0
         for tp, records in batches.items():
@@ -266,6 +273,7 @@ class Worker:
         await self.commit()
         self._notify()
         await self.consumer.close()  # type: ignore[union-attr]
+        await self.global_tables.close()
         return self.stats
 
     def _event(self, text: str) -> None:

@@ -85,6 +85,17 @@ class Consumer(Protocol):
     async def close(self) -> None: ...
 
 
+class PartitionReader(Protocol):
+    """Reads given partitions from their beginning, outside any group (global tables)."""
+
+    async def poll(self, max_records: int) -> dict[TopicPartition, list[RecordTuple]]:
+        """What has arrived since the last poll (up to `max_records` per partition), at
+        once: an empty dict when nothing is new."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class Transport(Protocol):
     """A partitioned, replayable log with consumer-group offsets."""
 
@@ -110,6 +121,8 @@ class Transport(Protocol):
         ...
 
     def consumer(self, group: str) -> Consumer: ...
+
+    def partition_reader(self, tps: list[TopicPartition]) -> PartitionReader: ...
 
     async def produce(self, topic: str, records: list[OutRecord]) -> None: ...
 

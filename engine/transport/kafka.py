@@ -20,7 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
 from engine.api import TopicPartition as TP
 from engine.transport.base import CommitBatch, RecordTuple, TopicDescription, changelog_topic
-from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer
+from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer, KafkaPartitionReader
 from engine.transport.partitioner import Partitioner
 
 TOPIC_EXISTS = 36
@@ -100,6 +100,12 @@ class KafkaTransport:
                 bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
                 fetch_max_wait_ms=50))
         return self._reader
+
+    def partition_reader(self, tps: list[TP]) -> KafkaPartitionReader:
+        """A group-less reader of `tps` from their beginning (its own consumer)."""
+        return KafkaPartitionReader(lambda: self._start(lambda: AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
+            fetch_max_wait_ms=50)), tps)
 
     # -- topics --------------------------------------------------------------------------
     async def topics(self) -> dict[str, int]:

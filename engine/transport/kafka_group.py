@@ -1,4 +1,5 @@
-"""Kafka consumer-group side: the co-partitioning assignor and the group consumer."""
+"""Kafka consumers: the co-partitioning assignor, the group consumer and the group-less
+partition reader."""
 
 from __future__ import annotations
 
@@ -141,3 +142,28 @@ class GroupConsumer:
         if self.consumer is not None:
             await self.consumer.stop()
             self.consumer = None
+
+
+class KafkaPartitionReader:
+    """A group-less consumer over given partitions, from their beginning (global tables)."""
+
+    def __init__(self, start: Callable[[], Awaitable[AIOKafkaConsumer]],
+                 tps: list[TP]) -> None:
+        self.start, self.tps = start, [TopicPartition(*tp) for tp in tps]
+        self.consumer: AIOKafkaConsumer | None = None
+
+    async def poll(self, max_records: int) -> dict[TP, list[RecordTuple]]:
+        """Records fetched since the last poll, without waiting for more."""
+        if self.consumer is None:
+            self.consumer = await self.start()
+            self.consumer.assign(self.tps)
+            await self.consumer.seek_to_beginning(*self.tps)
+        fetched = await self.consumer.getmany(*self.tps, timeout_ms=0, max_records=max_records)
+        return {(tp.topic, tp.partition): [
+            (r.offset, r.key, r.value, r.timestamp, list(r.headers) or None) for r in records]
+            for tp, records in fetched.items() if records}
+
+    async def close(self) -> None:
+        """Stop the consumer."""
+        if self.consumer is not None:
+            await self.consumer.stop()

@@ -104,6 +104,13 @@ class LocalLog:
         stop = min(self.ends.get((meta.id, tp[1]), 0), offset + max_records)
         return self._read(meta.id, tp[1], offset, stop) if stop > offset else []
 
+    def partition_reader(self, tps: list[TopicPartition]) -> LocalConsumer:
+        """A reader of `tps` from their first records."""
+        reader = LocalConsumer(self)
+        for tp in tps:
+            reader.seek(tp, 0)
+        return reader
+
     def consumer(self, group: str) -> LocalConsumer:
         """A consumer that owns every partition of the topics it subscribes to."""
         return LocalConsumer(self)

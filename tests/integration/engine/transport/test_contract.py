@@ -138,3 +138,33 @@ def test_topic_errors(make_log: LogFactory) -> None:
         assert (await log.topics())[pre + "t"] == 2
 
     scenario(make_log, body)
+
+
+async def read_all(reader: Any, want: int, seconds: float = 10.0) -> list[bytes]:
+    """Poll `reader` until `want` values arrived (or the time is up)."""
+    values: list[bytes] = []
+    deadline = asyncio.get_running_loop().time() + seconds
+    while len(values) < want and asyncio.get_running_loop().time() < deadline:
+        batches = await reader.poll(100)
+        values += [r[2] for records in batches.values() for r in records]
+        if not batches:
+            await asyncio.sleep(0.02)
+    return values
+
+
+def test_partition_reader_reads_everything_then_follows(make_log: LogFactory) -> None:
+    async def body(log: Any, pre: str) -> None:
+        t = pre + "g"
+        await log.create_topic(t, 2)
+        await log.produce(t, [(f"k{i}".encode(), f"v{i}".encode(), i, None) for i in range(30)])
+        reader = log.partition_reader([(t, 0), (t, 1)])
+        try:
+            first = await read_all(reader, 30)
+            assert sorted(first) == sorted(f"v{i}".encode() for i in range(30))
+            assert await reader.poll(100) == {}, "nothing new: an empty answer, at once"
+            await log.produce(t, [(b"k1", b"new", 99, None)])
+            assert await read_all(reader, 1) == [b"new"]
+        finally:
+            await reader.close()
+
+    scenario(make_log, body)
