@@ -11,7 +11,7 @@ from typing import Any
 
 from engine.api import CodeWriter, FuseContext, Node
 from engine.plan.physical import ChainFactory, SubTopology
-from operators import Source
+from operators import Branch, Source
 from operators.aggregate import StatefulNode
 
 
@@ -29,10 +29,36 @@ def _emit(ctx: FuseContext, node: Node, var: str, children: dict[int, list[Node]
     level = ctx.w.level
     out = node.fuse(ctx, var)
     if not isinstance(node, StatefulNode):
-        for child in children[node.id]:
-            ctx.came_from = node.id
-            _emit(ctx, child, out, children)
+        _branches(ctx, node, out, children)
     ctx.w.level = level
+
+
+def _branches(ctx: FuseContext, node: Node, var: str, children: dict[int, list[Node]]) -> None:
+    """Write every child of `node`. With several, each runs even when another raised (a
+    record late for a join still reaches its other branches); the first error is raised
+    once all have run, with the stage that raised it."""
+    kids, w = children[node.id], ctx.w
+    if len(kids) < 2 or isinstance(node, Branch):  # one child, or exclusive arms
+        for child in kids:
+            ctx.came_from = node.id
+            _emit(ctx, child, var, children)
+        return
+    failed = w.fresh("failed")
+    w.line(f"{failed} = None")
+    for child in kids:
+        w.open("try:")
+        ctx.came_from = node.id
+        _emit(ctx, child, var, children)
+        w.line("pass")
+        w.level -= 1
+        w.open("except Exception as exc:")
+        w.open(f"if {failed} is None:")
+        w.line(f"{failed} = (exc, op)")
+        w.level -= 2
+    w.open(f"if {failed} is not None:")
+    w.line(f"op = {failed}[1]")
+    w.line(f"raise {failed}[0]")
+    w.level -= 1
 
 
 def _write_emit(ctx: FuseContext, node: StatefulNode, children: dict[int, list[Node]]) -> None:
@@ -40,9 +66,7 @@ def _write_emit(ctx: FuseContext, node: StatefulNode, children: dict[int, list[N
     w = ctx.w
     w.open(f"def emit_{node.id}(k, v, ts):")
     w.line("op = 0")
-    for child in children[node.id]:
-        ctx.came_from = node.id
-        _emit(ctx, child, "v", children)
+    _branches(ctx, node, "v", children)
     w.level -= 1
     w.line(f"proc_{node.id} = make_proc({node.id}, emit_{node.id}).process")
 
