@@ -101,10 +101,16 @@ class TestDriver:
     def pipe_many(self, topic: str, values: Iterable[Any], key: Any = None,
                   timestamp: int | None = None, headers: Headers | None = None) -> None:
         """Append several records with the same key and process them."""
+        self.append(topic, values, key, timestamp, headers)
+        self.process()
+
+    def append(self, topic: str, values: Iterable[Any], key: Any = None,
+               timestamp: int | None = None, headers: Headers | None = None) -> None:
+        """Append records without processing them: several appends and one process()
+        leave changes in flight together, as a busy log does."""
         ts = self.time if timestamp is None else timestamp
         records = [(key_to_bytes(key), _encode(v), ts, headers) for v in values]
         run_sync(self.log.produce(topic, records))
-        self.process()
 
     def idle(self, ms: int) -> None:
         """Let `ms` of wall-clock time pass with no input (drives idle_timeout_ms)."""

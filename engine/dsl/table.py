@@ -10,6 +10,7 @@ from engine.api import PlanError
 from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
+from operators import Repartition
 from operators.aggregate import (
     Aggregate,
     StatefulNode,
@@ -17,6 +18,7 @@ from operators.aggregate import (
     TableMap,
     WindowAggregate,
 )
+from operators.fk_join import FKRespond, FKResult, FKSubscribe
 from operators.join import TableTableJoin
 from operators.session import SessionAggregate
 from operators.sliding import SlidingAggregate
@@ -162,17 +164,24 @@ class Table:
         return Table(self.pipeline, node.node_id, self.windowed)
 
     def join(self, other: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
-             name: str) -> Table:
-        """A table of joiner(left_row, right_row) per key, kept up to date by changes on
-        either side; a key without a joined row is deleted. how: inner, left or outer
-        (missing rows are None). Both tables must be co-partitioned."""
-        left, right = (self.pipeline.nodes[t.node_id] for t in (self, other))
-        if other.pipeline is not self.pipeline:
+             name: str, on: Callable[[Any], Any] | None = None) -> Table:
+        """A table of joiner(left_row, right_row) per key of this table, kept up to date by
+        changes on either side; a key without a joined row is deleted. how: inner, left or
+        outer (missing rows are None).
+        - without on=: rows of equal keys join;
+        - with on=fn (a foreign-key join): each row joins the other table's row whose key
+          is fn(row) (None: no partner); how: inner or left."""
+        if not isinstance(other, Table) or other.pipeline is not self.pipeline:
             raise TypeError("join() takes a Table of the same pipeline")
+        left, right = (self.pipeline.nodes[t.node_id] for t in (self, other))
         if not callable(joiner):
             raise TypeError("join() expects a callable joiner")
-        if how not in ("inner", "left", "outer"):
-            raise ValueError(f"a table-table join is 'inner', 'left' or 'outer', got {how!r}")
+        hows = ("inner", "left", "outer") if on is None else ("inner", "left")
+        if how not in hows:
+            kind = "table-table" if on is None else "foreign-key"
+            raise ValueError(f"a {kind} join is {' or '.join(map(repr, hows))}, got {how!r}")
+        if on is not None and not callable(on):
+            raise TypeError("join(on=...) expects a callable giving the foreign key")
         for node in (left, right):
             if not isinstance(node, StatefulNode) or node.windowed:
                 raise PlanError(f"join() needs materialized, non-windowed tables; "
@@ -180,6 +189,8 @@ class Table:
         from engine.dsl.pipeline import check_name
 
         check_name(name, "join", required=True)
+        if on is not None:
+            return foreign_key_join(self, other, joiner, how, name, on)
         joined = self.pipeline._add(TableTableJoin, (self.node_id, other.node_id), name,
                                     left=left, right=right, joiner=joiner, how=how)
         return Table(self.pipeline, joined.node_id)
@@ -200,3 +211,20 @@ class GlobalTable:
     def name(self) -> str:
         """The table's name."""
         return self.pipeline.nodes[self.node_id].name
+
+
+def foreign_key_join(left: Table, right: Table, joiner: Callable[[Any, Any], Any], how: str,
+                     name: str, on: Callable[[Any], Any]) -> Table:
+    """The foreign-key join's nodes and its two internal topics (see operators/fk_join.py)."""
+    p = left.pipeline
+    left_node, right_node = p.nodes[left.node_id], p.nodes[right.node_id]
+    sub = p._add(FKSubscribe, (left.node_id,), f"{name}.subscribe", on=on, left=left_node)
+    to_right = p._add(Repartition, (sub.node_id,), f"{name}.subscription",
+                      topic=f"{p.name}-{name}-subscription")
+    respond = p._add(FKRespond, (to_right.node_id, right.node_id), f"{name}.respond",
+                     right=right_node)
+    to_left = p._add(Repartition, (respond.node_id,), f"{name}.response",
+                     topic=f"{p.name}-{name}-response")
+    result = p._add(FKResult, (to_left.node_id, left.node_id), name, left=left_node,
+                    right=right_node, subscribe=p.nodes[sub.node_id], joiner=joiner, how=how)
+    return Table(p, result.node_id)

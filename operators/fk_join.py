@@ -1,0 +1,157 @@
+"""Foreign-key table joins: left ⋈ right on on(left_value) = right key, keyed like left.
+
+The two tables are partitioned by different keys, so the join runs as a round trip over
+two internal topics (the scheme of Kafka Streams' KIP-213):
+
+1. `FKSubscribe` (left's task) remembers each left key's foreign key and a version
+   (store `<name>.subscribe`: left key -> [fk, version]). On a change it unsubscribes the
+   old foreign key if it changed and subscribes the new one, through the topic
+   `<pipeline>-<name>-subscription`, keyed by foreign key (right's partitioning).
+2. `FKRespond` (right's task) keeps the subscribers of each foreign key (store
+   `<name>.respond`) and answers with the right row: once per subscription, and to every
+   subscriber when the right row changes; through `<pipeline>-<name>-response`, keyed by
+   the left key (left's partitioning).
+3. `FKResult` (left's task again) emits joiner(left row, right row) for an answer whose
+   [fk, version] is still the left key's current one (older answers are dropped), and
+   deletes the joined row when the left row goes or (inner) the right row is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.api.processor import Emit, Processor, ProcessorContext
+from engine.api.serde import key_to_bytes
+from engine.api.state import KeyValueStore, prefix_end
+from operators.aggregate import StatefulNode
+from operators.join import Joiner, TwoSidedJoin
+
+SUBSCRIBE, UNSUBSCRIBE = "sub", "unsub"
+
+
+@dataclass(frozen=True, slots=True)
+class FKSubscribe(StatefulNode):
+    """Left side: (un)subscribes left keys to the foreign keys of their rows."""
+
+    on: Callable[[Any], Any]
+    left: StatefulNode
+
+    def describe(self) -> dict[str, Any]:
+        return {"foreign_key": getattr(self.on, "__qualname__", "fn"), "store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return Subscriber(ctx.store(self.name), self, emit)
+
+
+class Subscriber:
+    """Emits (fk, (op, left key, version)) subscription messages for each left change."""
+
+    def __init__(self, store: KeyValueStore, node: FKSubscribe, emit: Emit) -> None:
+        self.store, self.node, self.emit = store, node, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int) -> None:
+        if key is None:
+            raise ValueError("a foreign-key join needs keyed left rows; this change has none")
+        old = self.store.get(key)
+        fk = None if value is None else key_to_bytes(self.node.on(value))
+        version = 1 if old is None else old[1] + 1
+        if old is not None and old[0] is not None and old[0] != fk:
+            self.emit(old[0], (UNSUBSCRIBE, key, version), ts)
+        self.store.put(key, [fk, version])  # kept after a delete: versions never repeat
+        if fk is not None:
+            self.emit(fk, (SUBSCRIBE, key, version), ts)
+
+
+def subscriber_key(fk: bytes, left_key: bytes) -> bytes:
+    """Store key of one subscription: all of a foreign key's subscribers are one range."""
+    return len(fk).to_bytes(4, "big") + fk + left_key
+
+
+@dataclass(frozen=True, slots=True)
+class FKRespond(TwoSidedJoin):
+    """Right side: side 0 are subscription messages, side 1 the right table's changes."""
+
+    right: StatefulNode
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name,)
+
+    def describe(self) -> dict[str, Any]:
+        return {"right": self.right.name, "store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return Responder(ctx.store(self.name), ctx.store(self.right.name), self, emit)
+
+
+class Responder:
+    """Emits (left key, (fk, version, right row)) answers."""
+
+    def __init__(self, subscribers: KeyValueStore, right: KeyValueStore, node: FKRespond,
+                 emit: Emit) -> None:
+        self.subscribers, self.right, self.node, self.emit = subscribers, right, node, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        if key is None:
+            raise ValueError("a foreign-key join needs keyed right rows; this change has none")
+        if side == 1:
+            prefix = subscriber_key(key, b"")
+            for sk, version in list(self.subscribers.items(prefix, prefix_end(prefix))):
+                self.emit(sk[len(prefix):], (key, version, value), ts)
+            return
+        op, left_key, version = value
+        if op == UNSUBSCRIBE:
+            self.subscribers.delete(subscriber_key(key, left_key))
+            return
+        self.subscribers.put(subscriber_key(key, left_key), version)
+        stored = self.right.get(key)
+        row = None if stored is None else self.node.right.table_value(stored)
+        self.emit(left_key, (key, version, row), ts)
+
+
+@dataclass(frozen=True, slots=True)
+class FKResult(TwoSidedJoin):
+    """Left side again: side 0 are answers, side 1 the left table's changes."""
+
+    left: StatefulNode
+    right: StatefulNode
+    subscribe: FKSubscribe
+    joiner: Joiner
+    how: str
+
+    def describe(self) -> dict[str, Any]:
+        return {"join": f"foreign-key {self.how}", "left": self.left.name,
+                "right": self.right.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+        return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self, emit)
+
+
+class Answers:
+    """Turns current answers into joined rows; deletes rows whose left side went."""
+
+    def __init__(self, left: KeyValueStore, versions: KeyValueStore, node: FKResult,
+                 emit: Emit) -> None:
+        self.left, self.versions, self.node, self.emit = left, versions, node, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        if key is None:
+            raise ValueError("a foreign-key join needs keyed rows; this change has none")
+        node = self.node
+        if side == 1:  # a left change: joined rows wait for the answer, unless no fk
+            if value is None:
+                self.emit(key, None, ts)
+            elif node.subscribe.on(value) is None:
+                self.emit(key, node.joiner(value, None) if node.how == "left" else None, ts)
+            return
+        fk, version, row = value
+        if self.versions.get(key) != [fk, version]:
+            return  # an answer to an older subscription
+        stored = self.left.get(key)
+        left = None if stored is None else node.left.table_value(stored)
+        if left is None:
+            return
+        present = row is not None or node.how == "left"
+        self.emit(key, node.joiner(left, row) if present else None, ts)
