@@ -101,7 +101,8 @@ class BufferJoin:
             heapq.heappush(self.expiry, (ts + self.reach[side], side, bk))
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
-        self._expire()
+        if self.expiry[0][0] < self.stream_time:
+            self._expire()
 
     def _expire(self) -> None:
         """Purge (and emit, if unmatched and kept) every record whose window has passed."""

@@ -1,20 +1,70 @@
-"""Stream-table joins against a reference that replays the same interleaving."""
+"""Join property tests: every join kind against a brute-force reference in this file.
+
+Each test feeds a random interleaving of both inputs (1 to 8 partitions) and compares what the
+pipeline wrote with a reference that replays the same records in arrival order:
+- stream-table (inner/left): table tombstones delete rows; records optionally arrive in
+  batches, which the runtime merges by event time;
+- table-table (inner/left/outer): tombstones on either side, batches as above;
+- stream-stream windowed (inner/left/outer): records out of event-time order, late records
+  dead-lettered and never joined;
+- key changes: one input re-keyed with key_by (through a repartition topic) before a
+  stream-table and a stream-stream join, the reference computed on the new keys.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import pickle
+from collections.abc import Callable, Iterable
+from itertools import cycle
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import ConfigError, Pipeline, PlanError, plan
-from engine.runtime import Worker
+from engine.api.serde import key_to_bytes
+from engine.runtime import Worker, run_sync
 from engine.state import DictBackend
-from engine.testing import TestDriver
-from engine.transport import EmbeddedLog
+from engine.testing import Output, TestDriver
+from engine.transport import EmbeddedLog, partition_for
+
+Record = tuple[str, str, Any, int]  # topic, key, value (None: tombstone), timestamp
+
+# how many records are appended before the driver processes them: 1 is the plain
+# record-by-record interleaving, larger batches make the runtime merge both inputs itself
+batch_sizes_st = st.lists(st.integers(1, 12), min_size=1, max_size=5)
+
+
+def _send(d: TestDriver, records: list[Record], sizes: list[int]) -> None:
+    """Append the records in batches of the given sizes (cycled), processing after each."""
+    it = iter(records)
+    for size in cycle(sizes):
+        batch = [r for _, r in zip(range(size), it, strict=False)]
+        if not batch:
+            return
+        for topic, key, value, ts in batch:
+            raw = None if value is None else msgspec.json.encode(value)
+            run_sync(d.log.produce(topic, [(key_to_bytes(key), raw, ts, None)]))
+        d.process()
+
+
+def _per_key(pairs: Iterable[tuple[str | None, Any]]) -> dict[str | None, list[Any]]:
+    """The values of each key in order (a key's outputs share one partition, in order)."""
+    out: dict[str | None, list[Any]] = {}
+    for key, value in pairs:
+        out.setdefault(key, []).append(value)
+    return out
+
+
+def _outputs(outputs: list[Output]) -> dict[str | None, list[Any]]:
+    return _per_key((o.key, o.value) for o in outputs)
+
+
+# -- stream-table ------------------------------------------------------------------------
 
 Event = tuple[str, str, int | None]  # ("order"|"price", key, value; None deletes a price)
 
@@ -22,36 +72,77 @@ events_st = st.lists(st.tuples(st.sampled_from(["order", "price"]), st.sampled_f
                                st.one_of(st.none(), st.integers(1, 99))), max_size=40)
 
 
+def _joiner(order: Any, row: Any) -> list[Any]:
+    return [order["n"], None if row is None else row["price"]]
+
+
 def _pipeline(how: str) -> Pipeline:
     p = Pipeline("j")
     prices = p.table("prices", key="sku", name="prices")
-    (p.stream("orders", key="sku")
-      .join(prices, lambda order, row: [order["n"], None if row is None else row["price"]],
-            how=how, name="priced")
-      .to("priced"))
+    p.stream("orders", key="sku").join(prices, _joiner, how=how, name="priced").to("priced")
     return p
 
 
-@settings(max_examples=60, deadline=None)
-@given(events=events_st, partitions=st.integers(1, 4), how=st.sampled_from(["inner", "left"]))
-def test_stream_table_join_matches_replay(events: list[Event], partitions: int,
-                                          how: str) -> None:
-    d = TestDriver(_pipeline(how), partitions=partitions)
+def stream_table_replay(events: list[Event], how: str,
+                        key_of: Callable[[int, str], str] | None = None
+                        ) -> tuple[list[Record], list[tuple[str, Any]]]:
+    """The records to send (timestamps strictly increasing with arrival, so arrival order
+    and event-time order agree: no ties for the runtime to break) and the joined outputs:
+    each order (n = its index) meets the price row current when it arrives."""
     table: dict[str, int] = {}
-    expected: list[tuple[str, list[Any]]] = []
-    for kind, key, value in events:
+    records: list[Record] = []
+    expected: list[tuple[str, Any]] = []
+    for i, (kind, key, value) in enumerate(events):
+        ts = i + 1
         if kind == "price":
-            d.pipe("prices", None if value is None else {"sku": key, "price": value}, key=key)
+            records.append(("prices", key, None if value is None
+                            else {"sku": key, "price": value}, ts))
             if value is None:
                 table.pop(key, None)
             else:
                 table[key] = value
-        elif value is not None:
-            d.pipe("orders", {"sku": key, "n": value}, key=key)
+        else:
+            order: dict[str, Any] = {"sku": key, "n": i}
+            if key_of is not None:  # the order's input key is another one; key_by restores sku
+                order["cust"] = key_of(i, key)
+            records.append(("orders", order.get("cust", key), order, ts))
             if key in table or how == "left":
-                expected.append((key, [value, table.get(key)]))
-    got = sorted(((o.key or "", o.value) for o in d.read("priced")), key=repr)
-    assert got == sorted(expected, key=repr)
+                expected.append((key, [i, table.get(key)]))
+    return records, expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(events=events_st, partitions=st.integers(1, 8), how=st.sampled_from(["inner", "left"]),
+       sizes=batch_sizes_st)
+def test_stream_table_join_matches_replay(events: list[Event], partitions: int, how: str,
+                                          sizes: list[int]) -> None:
+    d = TestDriver(_pipeline(how), partitions=partitions)
+    records, expected = stream_table_replay(events, how)
+    _send(d, records, sizes)
+    assert _outputs(d.read("priced")) == _per_key(expected)
+
+
+@settings(max_examples=500, deadline=None)
+@given(events=events_st, custs=st.lists(st.sampled_from("abuvw"), min_size=1),
+       partitions=st.integers(1, 8), how=st.sampled_from(["inner", "left"]))
+def test_rekeyed_stream_table_join_matches_replay(events: list[Event], custs: list[str],
+                                                  partitions: int, how: str) -> None:
+    """Orders keyed by customer are re-keyed by sku (key_by through a repartition topic)
+    before the join. Records are sent one at a time: a re-keyed order reaches the join only
+    after its repartition write is committed, so in a batch a price with a later event time
+    could already have been applied; record by record, arrival order, event-time order and
+    processing order all agree, and the expected output is unambiguous."""
+    p = Pipeline("rk")
+    prices = p.table("prices", key="sku", name="prices")
+    (p.stream("orders", key="cust")
+      .key_by(lambda order: order["sku"], name="by-sku", partitions=partitions)
+      .join(prices, _joiner, how=how, name="priced")
+      .to("priced"))
+    d = TestDriver(p, partitions=partitions)
+    records, expected = stream_table_replay(events, how, lambda i, _: custs[i % len(custs)])
+    _send(d, records, [1])
+    assert _outputs(d.read("priced")) == _per_key(expected)
+    assert not d.dead_letters()
 
 
 def test_join_validation() -> None:
@@ -87,17 +178,19 @@ def test_join_inputs_must_be_co_partitioned(tmp_path: Path) -> None:
     asyncio.run(scenario())
 
 
+# -- table-table -------------------------------------------------------------------------
+
 Change = tuple[int, str, int | None]  # side (0 left, 1 right), key, value (None deletes)
 
 changes_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("abc"),
                                 st.one_of(st.none(), st.integers(1, 9))), max_size=40)
 
 
-@settings(max_examples=80, deadline=None)
-@given(changes=changes_st, partitions=st.integers(1, 4),
-       how=st.sampled_from(["inner", "left", "outer"]))
+@settings(max_examples=600, deadline=None)
+@given(changes=changes_st, partitions=st.integers(1, 8),
+       how=st.sampled_from(["inner", "left", "outer"]), sizes=batch_sizes_st)
 def test_table_table_join_tracks_both_sides(changes: list[Change], partitions: int,
-                                            how: str) -> None:
+                                            how: str, sizes: list[int]) -> None:
     p = Pipeline("tt")
     left = p.table("left", key="k", name="left")
     right = p.table("right", key="k", name="right")
@@ -105,10 +198,12 @@ def test_table_table_join_tracks_both_sides(changes: list[Change], partitions: i
               how=how, name="both").to("joined")
     d = TestDriver(p, partitions=partitions)
     tables: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    records: list[Record] = []
     expected: list[tuple[str, Any]] = []
-    for side, key, value in changes:
-        topic = ("left", "right")[side]
-        d.pipe(topic, None if value is None else {"k": key, "v": value}, key=key)
+    for i, (side, key, value) in enumerate(changes):
+        # timestamps increase with arrival: batches merge back into exactly this order
+        records.append((("left", "right")[side], key,
+                        None if value is None else {"k": key, "v": value}, i + 1))
         if value is None:
             tables[side].pop(key, None)
         else:
@@ -116,26 +211,24 @@ def test_table_table_join_tracks_both_sides(changes: list[Change], partitions: i
         a, b = tables[0].get(key), tables[1].get(key)
         keep = {"inner": a is not None and b is not None, "left": a is not None,
                 "outer": a is not None or b is not None}[how]
-        expected.append((key, [a, b] if keep else None))
-    got = [(o.key, o.value) for o in d.read("joined")]
-    assert sorted(got, key=repr) == sorted(expected, key=repr)
-    by_key = {k: v for k, v in expected}
-    assert {k: v for k, v in got} == by_key, "the last change of each key is the joined row"
+        expected.append((key, [a, b] if keep else None))  # every change emits (None: delete)
+    _send(d, records, sizes)
+    assert _outputs(d.read("joined")) == _per_key(expected)
 
 
-Arrival = tuple[int, str, int, int]  # side, key, event time, value
+# -- stream-stream -----------------------------------------------------------------------
 
-arrivals_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.integers(0, 60),
-                                 st.integers(1, 9)), max_size=30)
+Arrival = tuple[int, str, int]  # side, key, event time (the value is the arrival index)
+
+arrivals_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.integers(0, 60)),
+                       max_size=30)
 
 
 def join_replay(events: list[Arrival], partitions: int, before: int, after: int, grace: int,
                 how: str) -> tuple[list[tuple[str, Any]], set[int]]:
-    """Brute force over arrival order: each record meets every live partner in bounds; a
-    record dies once stream time > its time + reach + grace, emitted with None if unmatched
-    (left/outer)."""
-    from engine.transport import partition_for
-
+    """Brute force over arrival order (record i has value i): each record meets every live
+    partner in bounds; a record dies once its partition's stream time > its time + reach +
+    grace, emitted with None if unmatched (left/outer). A record arriving dead is late."""
     stream_time: dict[int, int] = {}
     live: list[list[Any]] = []  # [side, key, t, value, matched, partition]
     out: list[tuple[str, Any]] = []
@@ -148,7 +241,7 @@ def join_replay(events: list[Arrival], partitions: int, before: int, after: int,
             if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
                 out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
 
-    for i, (side, key, t, value) in enumerate(events):
+    for i, (side, key, t) in enumerate(events):
         p = partition_for(key.encode(), partitions)
         stream_time[p] = max(stream_time.get(p, t), t)
         if t + reach[side] + grace < stream_time[p]:
@@ -161,31 +254,80 @@ def join_replay(events: list[Arrival], partitions: int, before: int, after: int,
                 left_t, right_t = (t, rec[2]) if side == 0 else (rec[2], t)
                 if left_t - before <= right_t <= left_t + after:
                     rec[4] = matched = True
-                    out.append((key, [value, rec[3]] if side == 0 else [rec[3], value]))
-        live.append([side, key, t, value, matched, p])
+                    out.append((key, [i, rec[3]] if side == 0 else [rec[3], i]))
+        live.append([side, key, t, i, matched, p])
         expire(p)
     return out, late
 
 
-@settings(max_examples=100, deadline=None)
-@given(events=arrivals_st, partitions=st.integers(1, 3),
-       bounds=st.sampled_from([(5, 5), (0, 10), (3, 0)]), grace=st.sampled_from([0, 4]),
-       how=st.sampled_from(["inner", "left", "outer"]))
+def _late_values(d: TestDriver) -> set[int]:
+    """The `v` of every dead-lettered record, all of which must be late ones (JSON from an
+    input topic, pickled from a repartition topic)."""
+    values = set()
+    for x in d.dead_letters():
+        assert x.stage == "late", x
+        assert x.value is not None
+        try:
+            record = msgspec.json.decode(x.value)
+        except msgspec.DecodeError:
+            record = pickle.loads(x.value)
+        values.add(record["v"])
+    return values
+
+
+bounds_st = st.sampled_from([(5, 5), (0, 10), (3, 0), (0, 0)])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(events=arrivals_st, partitions=st.integers(1, 8), bounds=bounds_st,
+       grace=st.sampled_from([0, 4]), how=st.sampled_from(["inner", "left", "outer"]))
 def test_stream_stream_join_matches_replay(events: list[Arrival], partitions: int,
                                            bounds: tuple[int, int], grace: int,
                                            how: str) -> None:
+    """Records are sent one at a time in an arrival order that is not event-time order (the
+    reference replays arrival order; batches would let the runtime reorder by event time)."""
     before, after = bounds
     p = Pipeline("ss")
     buys = p.stream("buys", key="k", time="t")
     ships = p.stream("ships", key="k", time="t")
     buys.join(ships, lambda b, s: [None if b is None else b["v"],
-                                          None if s is None else s["v"]],
-                     within=0, before=before, after=after, grace=grace, how=how,
-                     name="fulfil").to("out")
+                                   None if s is None else s["v"]],
+              within=0, before=before, after=after, grace=grace, how=how,
+              name="fulfil").to("out")
     d = TestDriver(p, partitions=partitions)
-    for side, key, t, value in events:
-        d.pipe(("buys", "ships")[side], {"k": key, "t": t, "v": value}, key=key)
+    for i, (side, key, t) in enumerate(events):
+        d.pipe(("buys", "ships")[side], {"k": key, "t": t, "v": i}, key=key)
     expected, late = join_replay(events, partitions, before, after, grace, how)
     got = [(o.key, o.value) for o in d.read("out")]
     assert sorted(got, key=repr) == sorted(expected, key=repr)
-    assert len([x for x in d.dead_letters() if x.stage == "late"]) == len(late)
+    assert _late_values(d) == late, "exactly the late records are dead-lettered"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(events=arrivals_st, olds=st.lists(st.sampled_from("abuvw"), min_size=1),
+       rekeyed=st.integers(0, 1), partitions=st.integers(1, 8), bounds=bounds_st,
+       grace=st.sampled_from([0, 4]), how=st.sampled_from(["inner", "left", "outer"]))
+def test_rekeyed_stream_stream_join_matches_replay(events: list[Arrival], olds: list[str],
+                                                   rekeyed: int, partitions: int,
+                                                   bounds: tuple[int, int], grace: int,
+                                                   how: str) -> None:
+    """One side arrives keyed by an old key `o` and is re-keyed by `k` (key_by through a
+    repartition topic) before the join; the reference joins on `k`, with stream time per
+    partition of the new key. Records go one at a time so that the join sees them in
+    arrival order (see test_stream_stream_join_matches_replay)."""
+    before, after = bounds
+    p = Pipeline("rs")
+    sides = [p.stream(topic, key="o" if side == rekeyed else "k", time="t")
+             for side, topic in enumerate(("buys", "ships"))]
+    sides[rekeyed] = sides[rekeyed].key_by(lambda v: v["k"], name="rekey", partitions=partitions)
+    sides[0].join(sides[1], lambda b, s: [None if b is None else b["v"],
+                                          None if s is None else s["v"]],
+                  before=before, after=after, grace=grace, how=how, name="fulfil").to("out")
+    d = TestDriver(p, partitions=partitions)
+    for i, (side, key, t) in enumerate(events):
+        old = olds[i % len(olds)] if side == rekeyed else key
+        d.pipe(("buys", "ships")[side], {"o": old, "k": key, "t": t, "v": i}, key=old)
+    expected, late = join_replay(events, partitions, before, after, grace, how)
+    got = [(o.key, o.value) for o in d.read("out")]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert _late_values(d) == late, "exactly the late records are dead-lettered"
