@@ -32,6 +32,11 @@ class StatefulNode(Node):
         raise NotImplementedError
 
     @property
+    def queryable(self) -> bool:
+        """True when the node's store is a table users query (not bookkeeping)."""
+        return True
+
+    @property
     def needs_keys(self) -> bool:
         """True when the input must be keyed (equal keys meet in one task)."""
         return True

@@ -26,7 +26,7 @@ from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore, prefix_end
 from operators.aggregate import StatefulNode
-from operators.join import Joiner, TwoSidedJoin
+from operators.join import Joiner, TwoSidedJoin, materialized
 
 SUBSCRIBE, UNSUBSCRIBE = "sub", "unsub"
 
@@ -37,6 +37,10 @@ class FKSubscribe(StatefulNode):
 
     on: Callable[[Any], Any]
     left: StatefulNode
+
+    @property
+    def queryable(self) -> bool:
+        return False
 
     def describe(self) -> dict[str, Any]:
         return {"foreign_key": getattr(self.on, "__qualname__", "fn"), "store": self.name}
@@ -78,6 +82,10 @@ class FKRespond(TwoSidedJoin):
     @property
     def stores(self) -> tuple[str, ...]:
         return (self.name,)
+
+    @property
+    def queryable(self) -> bool:
+        return False
 
     def describe(self) -> dict[str, Any]:
         return {"right": self.right.name, "store": self.name}
@@ -121,12 +129,17 @@ class FKResult(TwoSidedJoin):
     joiner: Joiner
     how: str
 
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name,)  # the joined table, queryable and joinable in turn
+
     def describe(self) -> dict[str, Any]:
         return {"join": f"foreign-key {self.how}", "left": self.left.name,
-                "right": self.right.name}
+                "right": self.right.name, "store": self.name}
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
-        return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self, emit)
+        return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self,
+                       materialized(ctx.store(self.name), emit))
 
 
 class Answers:

@@ -91,12 +91,28 @@ class TableTableJoin(TwoSidedJoin):
     joiner: Joiner
     how: str
 
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name,)  # the joined table, queryable and joinable in turn
+
     def describe(self) -> dict[str, Any]:
         return {"join": f"table-table {self.how}", "left": self.left.name,
-                "right": self.right.name}
+                "right": self.right.name, "store": self.name}
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
-        return RowJoin(ctx.store(self.left.name), ctx.store(self.right.name), self, emit)
+        return RowJoin(ctx.store(self.left.name), ctx.store(self.right.name), self,
+                       materialized(ctx.store(self.name), emit))
+
+
+def materialized(store: KeyValueStore, emit: Emit) -> Emit:
+    """`emit` that first keeps each change in `store` (None deletes): a joined table."""
+
+    def keep(key: bytes | None, value: Any, ts: int) -> None:
+        if key is not None:
+            store.put(key, value)
+        emit(key, value, ts)
+
+    return keep
 
 
 class RowJoin:

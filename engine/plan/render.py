@@ -77,10 +77,14 @@ def to_text(plan: PhysicalPlan) -> str:
     if plan.global_tables:
         lines.append("Global tables (every worker reads all partitions, kept in memory):")
         lines.extend(f"  {t.name} (topic {t.topic})" for t in plan.global_tables)
+    tables = {n.name for sub in plan.subtopologies for n in sub.nodes
+              if getattr(n, "queryable", False)}
     stores = [(name, sub.id) for sub in plan.subtopologies for name in sub.stores]
     lines.append("State stores:" if stores else "State stores: none")
-    lines.extend(f"  {name} (sub-topology {sub_id}; queryable as table '{name}'; changelog "
-                 f"{plan.pipeline}.{name}-changelog on Kafka)" for name, sub_id in stores)
+    lines.extend(f"  {name} (sub-topology {sub_id}; "
+                 f"{f'queryable as table {name!r}' if name in tables else 'internal'}; "
+                 f"changelog {plan.pipeline}.{name}-changelog on Kafka)"
+                 for name, sub_id in stores)
     return "\n".join(lines)
 
 

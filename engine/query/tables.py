@@ -96,7 +96,7 @@ def table_views(plan: PhysicalPlan, partitions: dict[str, int],
     for sub in plan.subtopologies:
         count = max((partitions.get(t, 0) for t in sub.sources), default=0)
         for node in sub.nodes:
-            if isinstance(node, StatefulNode) and node.name in node.stores:
+            if isinstance(node, StatefulNode) and node.name in node.stores and node.queryable:
                 views[node.name] = TableView(node, count,
                                              backend(f"{plan.pipeline}.{node.name}"))
     return views

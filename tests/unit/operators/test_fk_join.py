@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import Pipeline, PlanError, plan
+from engine import ConfigError, Pipeline, PlanError, plan
 from engine.testing import TestDriver
 
 # ("order", order id, customer id or None = no customer, deleted?) or
@@ -76,11 +76,15 @@ def test_foreign_key_join_matches_the_reference(changes: list[Change], batch: in
             target[key] = value
         if (i + 1) % batch == 0 or i == len(changes) - 1:  # changes of a batch are in flight
             d.process()
-            assert table_of(d.read("out")) == expected(orders, customers, how)
+            want = expected(orders, customers, how)
+            assert table_of(d.read("out")) == want
+            assert dict(d.table("with-customer").items()) == want, "the queryable table"
 
 
 def test_foreign_key_join_plan_and_arguments() -> None:
     physical = plan(_pipeline("left"), {"orders": 3, "customers": 5})
+    with pytest.raises(ConfigError, match=r"no table 'with-customer\.subscribe'"):
+        TestDriver(_pipeline("left")).table("with-customer.subscribe")  # bookkeeping
     assert {(t.name, t.partitions) for t in physical.internal_topics} == {
         ("fk-with-customer-subscription", 5), ("fk-with-customer-response", 3)}
     p = Pipeline("a")

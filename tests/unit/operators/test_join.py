@@ -331,3 +331,20 @@ def test_rekeyed_stream_stream_join_matches_replay(events: list[Arrival], olds: 
     got = [(o.key, o.value) for o in d.read("out")]
     assert sorted(got, key=repr) == sorted(expected, key=repr)
     assert _late_values(d) == late, "exactly the late records are dead-lettered"
+
+
+def test_joined_tables_are_materialized_queryable_and_joinable() -> None:
+    p = Pipeline("chain")
+    a = p.table("a", key="k", name="a")
+    b = p.table("b", key="k", name="b")
+    c = p.table("c", key="k", name="c")
+    ab = a.join(b, lambda x, y: [x["v"], y["v"]], name="ab")
+    ab.join(c, lambda xy, z: [*xy, None if z is None else z["v"]], how="left",
+            name="abc").to("out")
+    d = TestDriver(p, partitions=3)
+    for topic, key, value in [("a", "1", 1), ("b", "1", 2), ("c", "1", 3), ("a", "2", 4),
+                              ("b", "2", 5), ("c", "1", None), ("b", "2", None)]:
+        d.pipe(topic, None if value is None else {"k": key, "v": value}, key=key)
+    assert dict(d.table("ab").items()) == {"1": [1, 2]}
+    assert dict(d.table("abc").items()) == {"1": [1, 2, None]}
+    assert "abc" in d.plan.stores
