@@ -29,18 +29,34 @@ from __future__ import annotations
 import json
 import random
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import msgspec
 
 from engine.transport import partition_for
-from engine.transport.kafka import KafkaTransport
 from tests.integration import test_distributed
-from tests.integration.test_distributed import Spawn, Worker, logs, on_kafka, stop, wait_until
+from tests.integration.kafka_helpers import (
+    Change,
+    Doc,
+    KafkaApp,
+    Row,
+    Topic,
+    apply,
+    assert_no_rebalance,
+    assert_partition,
+    change_records,
+    compare,
+    create_topics,
+    key_in,
+    produce,
+    progress,
+    read_topic,
+    records,
+    row,
+    rows_of,
+    start_split,
+)
+from tests.integration.test_distributed import Spawn, logs, stop, wait_until
 from tests.kafka_broker import Broker
 
 spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
@@ -89,18 +105,10 @@ sales.join(products, with_product, how="inner", key=lambda s: s["product"],
 
 
 @dataclass(frozen=True)
-class App:
+class App(KafkaApp):
     """The pipeline under a unique name: its group, topics and file."""
 
-    name: str
-    file: Path
-
-    def topic(self, suffix: str) -> str:
-        return f"{self.name}.{suffix}"
-
-    @property
-    def source(self) -> str:  # what the spawn fixture's Worker parses revocations for
-        return self.topic("sales")
+    source = Topic("sales")  # what the spawn fixture's Worker parses revocations for
 
     @property
     def internal(self) -> list[str]:
@@ -109,10 +117,9 @@ class App:
 
 
 def make_app(tmp_path: Path) -> App:
-    name = f"ktj-{uuid.uuid4().hex[:10]}"
-    app = App(name, tmp_path / f"{name.replace('-', '_')}.py")
+    app = App.unique(tmp_path, "ktj")
     app.file.write_text(APP_TEMPLATE.format(
-        test="tests/integration/test_kafka_table_joins.py", name=name,
+        test="tests/integration/test_kafka_table_joins.py", name=app.name,
         orders=app.topic("orders"), customers=app.topic("customers"),
         with_customer=app.topic("with-customer"), paid=app.topic("paid"),
         products=app.topic("products"), sales=app.topic("sales"), sold=app.topic("sold"),
@@ -121,27 +128,6 @@ def make_app(tmp_path: Path) -> App:
 
 
 # -- input ----------------------------------------------------------------------------------
-Doc = dict[str, Any]
-Change = tuple[str, Doc | None]  # key, row (None: a tombstone)
-Rec = tuple[bytes | None, bytes | None, int, list[tuple[str, bytes]] | None]
-
-
-def encode(doc: Doc | None) -> bytes | None:
-    return None if doc is None else msgspec.json.encode(doc)
-
-
-def records(changes: list[Change]) -> list[Rec]:
-    return [(k.encode(), encode(v), TS, None) for k, v in changes]
-
-
-def key_in(prefix: str, partition: int, count: int) -> str:
-    """The first key `prefix-N` that lands in `partition` of `count`."""
-    n = 0
-    while partition_for(f"{prefix}-{n}".encode(), count) != partition:
-        n += 1
-    return f"{prefix}-{n}"
-
-
 class Tables:
     """Generates order and customer changes and keeps the tables they leave."""
 
@@ -240,17 +226,6 @@ def sales(phase: int, n: int, rng: random.Random) -> list[Doc]:
     return out
 
 
-def sale_records(docs: list[Doc]) -> list[Rec]:
-    return [(d["sale"].encode(), encode(d), d["ts"], None) for d in docs]
-
-
-Row = tuple[bytes, str]  # key, canonical JSON of the value
-
-
-def row(key: str, value: Doc) -> Row:
-    return key.encode(), json.dumps(value, sort_keys=True)
-
-
 def sold_reference(docs: list[Doc], products: dict[str, Doc], how: str) -> Counter[Row]:
     out: Counter[Row] = Counter()
     for d in docs:
@@ -261,60 +236,21 @@ def sold_reference(docs: list[Doc], products: dict[str, Doc], how: str) -> Count
 
 
 # -- the broker -----------------------------------------------------------------------------
-Read = tuple[int, bytes | None, bytes | None]  # partition, key, value
-
-
-def produce(broker: Broker, topic: str, batch: list[Rec]) -> None:
-    async def body(log: KafkaTransport) -> None:
-        await log.produce(topic, batch)
-    on_kafka(broker, body)
-
-
-def create_topics(broker: Broker, topics: dict[str, int]) -> None:
-    async def body(log: KafkaTransport) -> None:
-        for topic, count in topics.items():
-            await log.create_topic(topic, count)
-    on_kafka(broker, body)
-
-
 def settled(broker: Broker, group: str, topics: list[str], want: dict[str, int]) -> bool:
-    """True when the group committed every partition of `topics` to its end and the external
-    topics in `want` hold that many records. Committed positions are read before the ends:
-    everything below a committed position was processed, its outputs acknowledged before
-    the commit, so ends equal to them leave no work anywhere."""
-    async def body(log: KafkaTransport) -> bool:
-        counts = {t: len(await log.end_offsets(t)) for t in topics}
-        tps = [(t, p) for t in topics for p in range(counts[t])]
-        done = await log.committed(group, tps)
-        ends = {t: await log.end_offsets(t) for t in topics}
-        if any(sum(ends[t]) != n for t, n in want.items()):
-            return False
-        return all(done[(t, p)] == ends[t][p] for t, p in tps)
-    return on_kafka(broker, body)
-
-
-def read_topic(broker: Broker, topic: str) -> list[Read]:
-    """Every record of `topic`, read up to its (true) end offsets, with its partition."""
-    async def body(log: KafkaTransport) -> list[Read]:
-        rows: list[Read] = []
-        for partition, end in enumerate(await log.end_offsets(topic)):
-            offset = 0
-            while offset < end:
-                batch = await log.read((topic, partition), offset, 20_000)
-                assert batch, f"{topic}[{partition}]: nothing to read at {offset} < {end}"
-                rows += [(partition, k, v) for _, k, v, _, _ in batch]
-                offset = batch[-1][0] + 1
-        return rows
-    return on_kafka(broker, body)
+    """True when the group committed every partition of `topics` to its end (see progress)
+    and the external topics in `want` hold that many records."""
+    found = progress(broker, group, topics)
+    if any(sum(found[t][1]) != n for t, n in want.items()):
+        return False
+    return all(done == ends for done, ends in found.values())
 
 
 def table_of(broker: Broker, topic: str, partitions: int) -> dict[str, Doc]:
     """The table a changelog topic leaves: the last value per key, None deleting it."""
     table: dict[str, Doc] = {}
-    for partition, key, value in read_topic(broker, topic):
+    for partition, key, value, _ in read_topic(broker, topic):
         assert key is not None, f"{topic}: a change without a key"
-        assert partition == partition_for(key, partitions), \
-            f"{topic}[{partition}]: key {key!r} in the wrong partition"
+        assert_partition(topic, partition, key, partitions)
         if value is None:
             table.pop(key.decode(), None)
         else:
@@ -322,41 +258,7 @@ def table_of(broker: Broker, topic: str, partitions: int) -> dict[str, Doc]:
     return table
 
 
-def rows_of(broker: Broker, topic: str) -> Counter[Row]:
-    got: Counter[Row] = Counter()
-    for partition, key, value in read_topic(broker, topic):
-        assert key is not None and value is not None, f"{topic}: {key!r} {value!r}"
-        assert partition == partition_for(key, SALES_P), \
-            f"{topic}[{partition}]: key {key!r} in the wrong partition"
-        got[(key, json.dumps(json.loads(value), sort_keys=True))] += 1
-    return got
-
-
-# -- workers ------------------------------------------------------------------------------------
-def tasks_of(worker: Worker) -> set[str] | None:
-    """The tasks the worker holds after its last assignment (None: none, or revoked since)."""
-    held: set[str] | None = None
-    text = worker.text()
-    for line in text[:text.rfind("\n") + 1].splitlines():
-        if line.startswith("assigned "):
-            ids = line[line.rfind("(") + 1:line.rfind(")")]
-            held = {t for t in ids.split(", ") if t}
-        elif line.startswith("revoked "):
-            held = None
-    return held
-
-
-def split(workers: list[Worker]) -> bool:
-    held = [tasks_of(w) for w in workers]
-    return all(held) and sum(len(h or ()) for h in held) == len(TASKS) \
-        and set().union(*(h or set() for h in held)) == TASKS
-
-
-def assignments(workers: list[Worker]) -> list[int]:
-    return [sum(line.startswith("assigned ") for line in w.text().splitlines())
-            for w in workers]
-
-
+# -- checking the outputs -------------------------------------------------------------------
 def compare_table(topic: str, want: dict[str, Doc], got: dict[str, Doc]) -> None:
     missing = sorted(set(want) - set(got))
     extra = sorted(set(got) - set(want))
@@ -366,15 +268,6 @@ def compare_table(topic: str, want: dict[str, Doc], got: dict[str, Doc]) -> None
         f"{[(k, want[k]) for k in missing[:3]]}; {len(extra)} unexpected, e.g. "
         f"{[(k, got[k]) for k in extra[:3]]}; {len(wrong)} differ, e.g. "
         f"{[(k, want[k], got[k]) for k in wrong[:3]]}")
-
-
-def compare(topic: str, want: Counter[Row], got: Counter[Row]) -> None:
-    lost = want - got
-    extra = got - want
-    assert not lost and not extra, (
-        f"{topic}: {sum(want.values())} records expected, {sum(got.values())} read; "
-        f"{sum(lost.values())} missing, e.g. {list(lost)[:3]}; "
-        f"{sum(extra.values())} unexpected or duplicated, e.g. {list(extra)[:3]}")
 
 
 # -- the test -----------------------------------------------------------------------------------
@@ -396,19 +289,10 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
     loaded += [product(f"p-{i:03d}", 2, rng) for i in rng.sample(range(PRODUCTS), 8)]
     loaded += [(f"p-{i:03d}", None) for i in rng.sample(range(PRODUCTS), 4)]
     loaded += [product(m, 1, rng) for m in markers]
-    produce(kafka_broker, products_t, records(loaded))
-    products: dict[str, Doc] = {}
-    for pid, doc in loaded:
-        if doc is None:
-            products.pop(pid, None)
-        else:
-            products[pid] = doc
+    produce(kafka_broker, products_t, change_records(loaded, TS))
+    products = apply({}, loaded)
 
-    workers = [spawn(app) for _ in range(2)]  # type: ignore[arg-type]
-    took = wait_until(lambda: split(workers), "2 workers to split the tasks", workers)
-    print(f"split after {took:.1f}s: " + ", ".join(
-        f"{w.name} {sorted(tasks_of(w) or ())}" for w in workers))
-    assigned = assignments(workers)
+    workers, assigned = start_split(spawn, app, TASKS)
     for w in workers:  # each loaded the whole table before processing
         assert f"global tables loaded: {len(products)} rows of products" in w.text(), \
             logs(workers)
@@ -420,7 +304,7 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
 
     def fk_round(n: int, chunks: list[tuple[str, list[Change]]]) -> None:
         for topic, changes in chunks:
-            produce(kafka_broker, topic, records(changes))
+            produce(kafka_broker, topic, change_records(changes, TS))
             sent[topic] += len(changes)
         took = wait_until(lambda: settled(kafka_broker, app.name, fk_topics, sent),
                           f"round {n} of the foreign-key joins to settle", workers)
@@ -457,7 +341,7 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
         found = read_topic(kafka_broker, topic)
         assert found and {p for p, *_ in found} == set(range(count)), \
             f"{topic}: partitions {sorted({p for p, *_ in found})}, want {count}"
-        assert all(k is not None and p == partition_for(k, count) for p, k, _ in found), \
+        assert all(k is not None and p == partition_for(k, count) for p, k, *_ in found), \
             f"{topic}: a record in the wrong partition"
 
     # -- global-table joins
@@ -466,7 +350,7 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
                           what, workers)
 
     phase1 = sales(1, 1_200, rng)
-    produce(kafka_broker, sales_t, sale_records(phase1))
+    produce(kafka_broker, sales_t, records(phase1, "sale"))
     produced = len(phase1)
     took = wait_sales(produced, "phase 1 of the sales to be processed")
     print(f"sales phase 1: {len(phase1)} sales, committed after {took:.1f}s")
@@ -477,13 +361,9 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
     update += [(f"p-{i:03d}", None) for i in rng.sample(range(PRODUCTS), 2)]
     update += [product(f"p-{PRODUCTS:03d}", 1, rng)]
     update += [product(m, 2, rng) for m in markers]
-    produce(kafka_broker, products_t, records(update))
+    produce(kafka_broker, products_t, change_records(update, TS))
     old = dict(products)
-    for pid, doc in update:
-        if doc is None:
-            products.pop(pid, None)
-        else:
-            products[pid] = doc
+    apply(products, update)
 
     # probes: one sale per sales partition and marker, until a whole round sees the update
     seen: dict[tuple[int, str], int] = {}  # (sales partition, marker) -> version last seen
@@ -491,11 +371,11 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
         probes: list[Doc] = [{"sale": key_in(f"probe{r}.{sp}.{i}", sp, SALES_P), "product": m,
                    "qty": 1, "ts": TS + 3_000_000 + r} for sp in range(SALES_P)
                   for i, m in enumerate(markers)]
-        produce(kafka_broker, sales_t, sale_records(probes))
+        produce(kafka_broker, sales_t, records(probes, "sale"))
         produced += len(probes)
         wait_sales(produced, f"probe round {r} to be processed")
-        got = {k.decode(): json.loads(v) for _, k, v in read_topic(kafka_broker,
-                                                                   app.topic("sold"))
+        got = {k.decode(): json.loads(v)
+               for _, k, v, _ in read_topic(kafka_broker, app.topic("sold"))
                if k is not None and k.startswith(f"probe{r}.".encode()) and v is not None}
         for probe in probes:
             out = got.get(probe["sale"])
@@ -515,18 +395,17 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
     print(f"update seen by every task after {r + 1} probe rounds")
 
     phase2 = sales(2, 1_200, rng)
-    produce(kafka_broker, sales_t, sale_records(phase2))
+    produce(kafka_broker, sales_t, records(phase2, "sale"))
     produced += len(phase2)
     took = wait_sales(produced, "phase 2 of the sales to be processed")
     print(f"sales phase 2: {len(phase2)} sales, committed after {took:.1f}s")
     for how in ("left", "inner"):
         want[how] += sold_reference(phase2, products, how)
 
-    assert assignments(workers) == assigned and split(workers), \
-        f"the group rebalanced during the run:\n{logs(workers)}"
+    assert_no_rebalance(workers, TASKS, assigned)
     stop(workers)
-    compare(app.topic("sold"), want["left"], rows_of(kafka_broker, app.topic("sold")))
+    compare(app.topic("sold"), want["left"], rows_of(kafka_broker, app.topic("sold"), SALES_P))
     compare(app.topic("sold-inner"), want["inner"],
-            rows_of(kafka_broker, app.topic("sold-inner")))
+            rows_of(kafka_broker, app.topic("sold-inner"), SALES_P))
     assert not read_topic(kafka_broker, app.topic("dlq")), "records were dead-lettered"
     print(f"test took {time.monotonic() - began:.1f}s")
