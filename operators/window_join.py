@@ -89,8 +89,9 @@ class BufferJoin:
         if partners:
             first = bisect.bisect_left(partners, lo, key=_TIME)
             joiner, emit = self.node.joiner, self.emit
+            flag = self.keep[1 - side]  # only partners that may be emitted unmatched
             for entry in partners[first:bisect.bisect_right(partners, hi, key=_TIME)]:
-                if not entry[2]:
+                if flag and not entry[2]:
                     entry[2] = True
                     other.put(bk, partners)
                 matched = True
