@@ -20,13 +20,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore, prefix_end
 from operators.aggregate import StatefulNode
-from operators.join import Joiner, TwoSidedJoin, materialized
+from operators.join import JoinedTable, TwoSidedJoin, materialized
 
 SUBSCRIBE, UNSUBSCRIBE = "sub", "unsub"
 
@@ -120,22 +120,11 @@ class Responder:
 
 
 @dataclass(frozen=True, slots=True)
-class FKResult(TwoSidedJoin):
+class FKResult(JoinedTable):
     """Left side again: side 0 are answers, side 1 the left table's changes."""
 
-    left: StatefulNode
-    right: StatefulNode
     subscribe: FKSubscribe
-    joiner: Joiner
-    how: str
-
-    @property
-    def stores(self) -> tuple[str, ...]:
-        return (self.name,)  # the joined table, queryable and joinable in turn
-
-    def describe(self) -> dict[str, Any]:
-        return {"join": f"foreign-key {self.how}", "left": self.left.name,
-                "right": self.right.name, "store": self.name}
+    join_kind: ClassVar[str] = "foreign-key"
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self,

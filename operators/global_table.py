@@ -14,9 +14,8 @@ from typing import Any
 from engine.api import Node
 from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.serde import key_to_bytes
-from engine.api.state import KeyValueStore
 from operators.aggregate import StatefulNode
-from operators.join import Joiner
+from operators.join import Joiner, Lookup
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,20 +65,5 @@ class GlobalTableJoin(StatefulNode):
         return {"join": f"stream-global-table {self.how}", "table": self.table.name}
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
-        return GlobalLookup(ctx.global_table(self.table.name), self, emit)
-
-
-class GlobalLookup:
-    """Emits joiner(value, row) for each stream record (row None: no match, left only)."""
-
-    def __init__(self, table: KeyValueStore, node: GlobalTableJoin, emit: Emit) -> None:
-        self.table, self.node, self.emit = table, node, emit
-        self.inner = node.how == "inner"
-
-    def process(self, key: bytes | None, value: Any, ts: int) -> None:
-        fn = self.node.key_fn
-        lookup = key if fn is None else key_to_bytes(fn(value))
-        row = None if lookup is None else self.table.get(lookup)
-        if row is None and self.inner:
-            return
-        self.emit(key, self.node.joiner(value, row), ts)
+        return Lookup(ctx.global_table(self.table.name), lambda row: row, self.key_fn,
+                      self.joiner, self.how, emit)

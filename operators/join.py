@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from engine.api import FuseContext
 from engine.api.processor import Emit, Processor, ProcessorContext
+from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore
 from operators.aggregate import StatefulNode
 
@@ -61,43 +62,57 @@ class StreamTableJoin(JoinNode):
         return {"join": f"stream-table {self.how}", "table": self.table.name}
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
-        return TableLookup(ctx.store(self.table.name), self, emit)
+        return Lookup(ctx.store(self.table.name), self.table.table_value, None, self.joiner,
+                      self.how, emit)
 
 
-class TableLookup:
-    """Emits joiner(value, row) for each stream record (row None: no match, left only)."""
+class Lookup:
+    """Emits joiner(value, row) for each stream record, row = the table's row for the
+    record key or key_fn(value) (None: no row; left joins only)."""
 
-    def __init__(self, store: KeyValueStore, node: StreamTableJoin, emit: Emit) -> None:
-        self.store, self.node, self.emit = store, node, emit
-        self.inner = node.how == "inner"
+    def __init__(self, table: KeyValueStore, row: Callable[[Any], Any],
+                 key_fn: Callable[[Any], Any] | None, joiner: Joiner, how: str,
+                 emit: Emit) -> None:
+        self.table, self.row, self.key_fn, self.joiner = table, row, key_fn, joiner
+        self.inner, self.emit = how == "inner", emit
 
     def process(self, key: bytes | None, value: Any, ts: int) -> None:
-        if key is None:
-            raise ValueError("a stream-table join needs a key; this record has none")
-        stored = self.store.get(key)
-        row = None if stored is None else self.node.table.table_value(stored)
+        if self.key_fn is None:
+            if key is None:
+                raise ValueError("a stream-table join needs a key; this record has none")
+            stored = self.table.get(key)
+        else:  # a global table: key_fn(value) None means no row
+            lookup = key_to_bytes(self.key_fn(value))
+            stored = None if lookup is None else self.table.get(lookup)
+        row = None if stored is None else self.row(stored)
         if row is None and self.inner:
             return
-        self.emit(key, self.node.joiner(value, row), ts)
+        self.emit(key, self.joiner(value, row), ts)
 
 
 @dataclass(frozen=True, slots=True)
-class TableTableJoin(TwoSidedJoin):
-    """left ⋈ right on the key, both materialized tables; a change on either side emits the
-    joined row (None deletes it). how: 'inner', 'left' or 'outer'."""
+class JoinedTable(TwoSidedJoin):
+    """A join of two tables whose result is a table, materialized under the join's name."""
 
     left: StatefulNode
     right: StatefulNode
     joiner: Joiner
     how: str
+    join_kind: ClassVar[str] = "table-table"
 
     @property
     def stores(self) -> tuple[str, ...]:
         return (self.name,)  # the joined table, queryable and joinable in turn
 
     def describe(self) -> dict[str, Any]:
-        return {"join": f"table-table {self.how}", "left": self.left.name,
+        return {"join": f"{self.join_kind} {self.how}", "left": self.left.name,
                 "right": self.right.name, "store": self.name}
+
+
+@dataclass(frozen=True, slots=True)
+class TableTableJoin(JoinedTable):
+    """left ⋈ right on the key; a change on either side emits the joined row (None deletes
+    it). how: 'inner', 'left' or 'outer'."""
 
     def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
         return RowJoin(ctx.store(self.left.name), ctx.store(self.right.name), self,

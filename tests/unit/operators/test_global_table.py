@@ -81,3 +81,13 @@ def test_global_join_arguments_are_checked() -> None:
         buys.join(p.stream("other", key="k"), key=lambda v: v, within=5, name="j2")
     with pytest.raises(ValueError, match="name="):
         p.global_table("products", name="bad name")
+
+
+@pytest.mark.parametrize("how", ["inner", "left"])
+def test_a_record_without_a_lookup_key_has_no_row(how: str) -> None:
+    d = TestDriver(_pipeline(how), partitions={"buys": 2, "products": 2})
+    d.pipe("products", {"id": "a", "cat": 1}, key="a")
+    d.pipe("buys", {"order": "o1", "product": None}, key="o1")
+    d.pipe("buys", {"order": "o2", "product": "a"}, key="o2")
+    expected = [["o2", 1]] if how == "inner" else [["o1", None], ["o2", 1]]
+    assert sorted(d.values("out")) == expected and d.dead_letters() == []
