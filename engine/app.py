@@ -12,8 +12,9 @@ from typing import Any
 
 from engine.dsl import Pipeline
 from engine.plan import PhysicalPlan, plan
-from engine.query import TableView, table_views, unknown_table
+from engine.query import View, table_views, unknown_table
 from engine.runtime import RunStats, Worker, WorkerConfig
+from engine.runtime.globals import GlobalTables
 from engine.state import RocksBackend
 from engine.transport import EmbeddedLog, data_dir
 
@@ -41,12 +42,20 @@ class App:
                                                           **config), backends=self.backend)
         return asyncio.run(worker.run())
 
-    def tables(self) -> dict[str, TableView]:
-        """A view of every table of the pipeline."""
+    def tables(self) -> dict[str, View]:
+        """A view of every table of the pipeline (global tables read from their topics)."""
         counts = {name: m.partitions for name, m in self.log.meta.items()}
-        return table_views(self.plan, counts, self.backend)
+        found = GlobalTables(self.plan.global_tables, self.log)
 
-    def table(self, name: str) -> TableView:
+        async def load() -> None:
+            await found.bootstrap()
+            await found.close()
+
+        if all(t.topic in counts for t in self.plan.global_tables):
+            asyncio.run(load())
+        return table_views(self.plan, counts, self.backend, found.rows())
+
+    def table(self, name: str) -> View:
         """The table `name`: get(key), items(...), windows(key, ...)."""
         views = self.tables()
         if name not in views:

@@ -103,7 +103,8 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
                   f"'{worker.group}' ({guarantee})", markup=False)
         await worker.start()
         try:
-            async with query_server(physical, log, backends, port, directory) as url:
+            async with query_server(physical, log, backends, port, directory,
+                                    worker.global_tables.rows()) as url:
                 if url:
                     err.print(f"query server: {url}/tables", markup=False)
                 with run_progress(until_caught_up) as observe:

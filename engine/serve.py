@@ -6,7 +6,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,17 +28,18 @@ def _url_file(data_dir: str, pipeline: str) -> Path:
 @asynccontextmanager
 async def query_server(plan: PhysicalPlan, log: Transport,
                        backends: Callable[[str], Backend] | None, port: int,
-                       data_dir: str) -> AsyncIterator[str | None]:
+                       data_dir: str, global_rows: Mapping[str, Mapping[bytes, Any]]
+                       ) -> AsyncIterator[str | None]:
     """Serve the plan's tables while the block runs (on Kafka: the partitions this worker
-    holds); yields the base URL, or None without state. A taken port falls back to a free
-    one."""
-    if backends is None or not plan.stores:
+    holds; global tables: the worker's live copy); yields the base URL, or None without
+    tables. A taken port falls back to a free one."""
+    if backends is None or not (plan.stores or plan.global_tables):
         yield None
         return
     counts = await log.topics()
 
     def views() -> dict[str, Any]:
-        return table_views(plan, counts, backends)
+        return table_views(plan, counts, backends, global_rows)
 
     try:
         server = await start_server(views, port)

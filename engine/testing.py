@@ -22,7 +22,7 @@ from engine.api import Headers
 from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.plan import plan
-from engine.query import TableView, table_views, unknown_table
+from engine.query import View, table_views, unknown_table
 from engine.runtime import Worker, run_sync
 from engine.state import DictBackend
 from engine.transport import MemoryLog
@@ -146,10 +146,11 @@ class TestDriver:
         """The decoded values of `topic`."""
         return [o.value for o in self.read(topic)]
 
-    def table(self, name: str) -> TableView:
+    def table(self, name: str) -> View:
         """The table `name` as committed so far: get(key), items(...), windows(key, ...)."""
         counts = run_sync(self.log.topics())
-        views = table_views(self.plan, counts, lambda q: DictBackend(self.log.state_dict(q)))
+        views = table_views(self.plan, counts, lambda q: DictBackend(self.log.state_dict(q)),
+                            self.worker.global_tables.rows())
         if name not in views:
             raise unknown_table(name, views)
         return views[name]

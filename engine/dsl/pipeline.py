@@ -113,7 +113,7 @@ class Pipeline:
     def global_table(self, topic: str, value: Schema = None, key: str | None = None, *,
                      name: str) -> GlobalTable:
         """A table over `topic` that every worker reads in full: streams join it on any key
-        (join(..., key=fn)) without co-partitioning. Kept in memory; not queryable."""
+        (join(..., key=fn)) without co-partitioning. Kept in memory; queryable as `name`."""
         check_name(name, "global_table", required=True)
         check_topic(topic)
         if key is not None and not isinstance(key, str):

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import msgspec
 
 from engine.query.openapi import OPENAPI
-from engine.query.tables import TableView
+from engine.query.tables import View
 
-Views = Callable[[], dict[str, TableView]]
+Views = Callable[[], dict[str, View]]
 _encode = msgspec.json.Encoder().encode
 REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
            500: "Internal Server Error"}
@@ -46,13 +46,13 @@ def _str(params: dict[str, list[str]], name: str) -> str | None:
     return params[name][-1] if name in params else None
 
 
-def _table(views: dict[str, TableView], name: str) -> TableView:
+def _table(views: dict[str, View], name: str) -> View:
     if name not in views:
         raise HttpError(404, f"no table '{name}' (tables: {', '.join(sorted(views)) or 'none'})")
     return views[name]
 
 
-def route(views: dict[str, TableView], path: str, params: dict[str, list[str]]) -> Any:
+def route(views: dict[str, View], path: str, params: dict[str, list[str]]) -> Any:
     """The JSON body for GET `path`, or HttpError."""
     parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
     if parts == ["openapi.json"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,8 +60,7 @@ class TableView:
         for raw, stored in self._entries():
             key, window = (split_window_key(raw) if self.windowed else (raw, 0))
             text = key_from_bytes(key) or ""
-            if ((prefix is not None and not text.startswith(prefix))
-                    or (start is not None and text < start) or (end is not None and text >= end)):
+            if not _wanted(text, prefix, start, end):
                 continue
             value = self.node.table_value(stored)
             if self.windowed:
@@ -89,10 +88,51 @@ class TableView:
         return found
 
 
+def _wanted(text: str, prefix: str | None, start: str | None, end: str | None) -> bool:
+    return not ((prefix is not None and not text.startswith(prefix))
+                or (start is not None and text < start) or (end is not None and text >= end))
+
+
+@dataclass
+class GlobalTableView:
+    """A global table: the full copy a worker keeps (or one read from its topic)."""
+
+    name: str
+    rows: Mapping[bytes, Any]
+    partitions: int = 1
+    windowed: bool = False
+
+    def get(self, key: Any) -> Any | None:
+        """The value of `key`, or None."""
+        raw = key_to_bytes(key)
+        return None if raw is None else self.rows.get(raw)
+
+    def items(self, prefix: str | None = None, start: str | None = None,
+              end: str | None = None, limit: int | None = None) -> list[Row]:
+        """Rows in key order, filtered by key prefix and [start, end) key range."""
+        rows: list[Row] = [(text, value) for key, value in list(self.rows.items())
+                           if _wanted(text := key_from_bytes(key) or "", prefix, start, end)]
+        rows.sort(key=lambda row: row[0] or "")
+        return rows[:limit]
+
+    def windows(self, key: Any, start: int | None = None, end: int | None = None
+                ) -> list[WindowResult]:
+        """Global tables are not windowed."""
+        raise TypeError(f"table '{self.name}' is not windowed: use get(key)")
+
+
+View = TableView | GlobalTableView
+
+
 def table_views(plan: PhysicalPlan, partitions: dict[str, int],
-                backend: Callable[[str], Backend]) -> dict[str, TableView]:
-    """A view per table of `plan`. partitions: topic -> partition count (task counts)."""
-    views = {}
+                backend: Callable[[str], Backend],
+                global_rows: Mapping[str, Mapping[bytes, Any]] | None = None
+                ) -> dict[str, View]:
+    """A view per table of `plan`. partitions: topic -> partition count (task counts);
+    global_rows: the rows of each global table, when known."""
+    views: dict[str, View] = {
+        t.name: GlobalTableView(t.name, global_rows[t.name], partitions.get(t.topic, 1))
+        for t in plan.global_tables if global_rows is not None and t.name in global_rows}
     for sub in plan.subtopologies:
         count = max((partitions.get(t, 0) for t in sub.sources), default=0)
         for node in sub.nodes:
@@ -102,7 +142,7 @@ def table_views(plan: PhysicalPlan, partitions: dict[str, int],
     return views
 
 
-def unknown_table(name: str, views: dict[str, TableView]) -> ConfigError:
+def unknown_table(name: str, views: Mapping[str, View]) -> ConfigError:
     """The error for a table name that does not exist."""
     known = ", ".join(sorted(views)) or "none"
     return ConfigError(f"no table '{name}' (tables: {known})")

@@ -95,6 +95,10 @@ class GlobalTables:
                     rows[row[0]] = row[1]
         self.positions[tp] = records[-1][0] + 1
 
+    def rows(self) -> dict[str, dict[bytes, Any]]:
+        """Each global table's rows (live: they follow the topic), for queries."""
+        return {name: store.rows for name, store in self.stores.items()}
+
     def __len__(self) -> int:
         return sum(len(s.rows) for s in self.stores.values())
 

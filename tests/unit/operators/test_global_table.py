@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,7 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import Pipeline, PlanError, plan
+from engine.app import App
+from engine.query.http import route
 from engine.testing import TestDriver
+from engine.transport import EmbeddedLog
 
 Event = tuple[str, str, int | None]  # ("row", product, category or None) or ("buy", ...)
 
@@ -91,3 +96,19 @@ def test_a_record_without_a_lookup_key_has_no_row(how: str) -> None:
     d.pipe("buys", {"order": "o2", "product": "a"}, key="o2")
     expected = [["o2", 1]] if how == "inner" else [["o1", None], ["o2", 1]]
     assert sorted(d.values("out")) == expected and d.dead_letters() == []
+
+
+def test_global_tables_are_queryable(tmp_path: Path) -> None:
+    d = TestDriver(_pipeline("left"), partitions={"buys": 2, "products": 3})
+    for product, cat in [("a", 1), ("b", 2), ("a", 3), ("b", None)]:
+        d.pipe("products", None if cat is None else {"id": product, "cat": cat}, key=product)
+    view = d.table("products")
+    assert view.get("a") == {"id": "a", "cat": 3} and view.get("b") is None
+    assert view.items() == [("a", {"id": "a", "cat": 3})]
+    assert route({"products": view}, "/tables/products/a", {})["value"] == {"id": "a", "cat": 3}
+    log = EmbeddedLog(tmp_path)
+    asyncio.run(log.create_topic("products", 2))
+    asyncio.run(log.produce("products", [(b"x", b'{"id": "x", "cat": 7}', 0, None)]))
+    asyncio.run(log.close())
+    with App(_pipeline("left"), str(tmp_path), read_only=True) as app:
+        assert app.table("products").items() == [("x", {"id": "x", "cat": 7})]
