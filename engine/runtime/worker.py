@@ -131,8 +131,10 @@ class Worker:
             await self.prepare_topics()
         if self.plan.global_tables:
             await self.global_tables.bootstrap()
+            skipped = self.global_tables.skipped
             self._event(f"global tables loaded: {len(self.global_tables)} rows of "
-                        f"{', '.join(self.global_tables.stores)}")
+                        f"{', '.join(self.global_tables.stores)}" + (
+                            f" ({skipped} undecodable records skipped)" if skipped else ""))
         self.consumer = self.transport.consumer(self.group)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)

@@ -112,3 +112,11 @@ def test_global_tables_are_queryable(tmp_path: Path) -> None:
     asyncio.run(log.close())
     with App(_pipeline("left"), str(tmp_path), read_only=True) as app:
         assert app.table("products").items() == [("x", {"id": "x", "cat": 7})]
+
+
+def test_undecodable_global_records_are_skipped_and_counted() -> None:
+    d = TestDriver(_pipeline("left"), partitions={"buys": 1, "products": 1})
+    d.pipe("products", b"{not json", key="z")
+    d.pipe("products", {"id": "a", "cat": 1}, key="a")
+    assert d.table("products").items() == [("a", {"id": "a", "cat": 1})]
+    assert d.worker.global_tables.skipped == 1
