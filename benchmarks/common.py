@@ -1,14 +1,55 @@
-"""What the embedded-log benchmarks share: the command line and the data-dir lifecycle."""
+"""What the embedded-log benchmarks share: the command line, the data-dir lifecycle,
+timing a contender and comparing outputs."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import shutil
 import tempfile
+import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from engine.transport import EmbeddedLog
 
 Bench = Callable[[Path, int, int], int]
+T = TypeVar("T")
+
+
+def timed(data: Path, run: Callable[[EmbeddedLog], T]) -> tuple[float, T]:
+    """Seconds and result of one contender, on a freshly opened log."""
+    log = EmbeddedLog(data)
+    try:
+        start = time.perf_counter()
+        result = run(log)
+        return time.perf_counter() - start, result
+    finally:
+        asyncio.run(log.close())
+
+
+async def contents(log: EmbeddedLog, topic: str) -> Counter[tuple[bytes | None, ...]]:
+    """Multiset of (key, value) of every record of `topic`."""
+    found: Counter[tuple[bytes | None, ...]] = Counter()
+    for partition, end in enumerate(await log.end_offsets(topic)):
+        records = await log.read((topic, partition), 0, end)
+        found.update((k, v) for _, k, v, _, _ in records)
+    return found
+
+
+def compare_topics(data: Path, first: str, second: str) -> tuple[bool, int, int]:
+    """Whether two topics hold the same (key, value) multiset, and their sizes."""
+    async def read() -> tuple[bool, int, int]:
+        log = EmbeddedLog(data, read_only=True)
+        try:
+            a, b = await contents(log, first), await contents(log, second)
+        finally:
+            await log.close()
+        return a == b, a.total(), b.total()
+
+    return asyncio.run(read())
 
 
 def bench_main(prog: str, doc: str | None, bench: Bench, argv: list[str] | None = None) -> int:

@@ -21,7 +21,6 @@ import asyncio
 import os
 import random
 import sys
-import time
 from collections import deque
 from collections.abc import Iterator
 from itertools import islice
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import msgspec
 
-from benchmarks.common import bench_main
-from benchmarks.stateless import CHUNK, PARTITIONS, contents
+from benchmarks.common import bench_main, compare_topics, timed
+from benchmarks.stateless import CHUNK, PARTITIONS
 from engine import Pipeline, plan
 from engine.api import OutRecord
 from engine.runtime import Worker, WorkerConfig
@@ -208,35 +207,14 @@ async def hand_written(log: EmbeddedLog) -> tuple[int, int]:
     return written, late
 
 
-def timed(data: Path, contender: str) -> tuple[float, tuple[int, int]]:
-    """Seconds and (outputs, dropped) of one contender, on a freshly opened log."""
-    log = EmbeddedLog(data)
-    try:
-        start = time.perf_counter()
-        result = run_shoal(log) if contender == "shoal" else asyncio.run(hand_written(log))
-        return time.perf_counter() - start, result
-    finally:
-        asyncio.run(log.close())
-
-
-async def verify(data: Path) -> tuple[bool, int, int]:
-    """Both outputs as (key, value) multisets: equal?, and their sizes."""
-    log = EmbeddedLog(data, read_only=True)
-    try:
-        shoal, hand = await contents(log, SHOAL_OUT), await contents(log, HAND_OUT)
-        return shoal == hand, shoal.total(), hand.total()
-    finally:
-        await log.close()
-
-
 def bench(data: Path, n: int, seed: int) -> int:
     """Produce, run both contenders, check and print the figures."""
     log = EmbeddedLog(data)
     asyncio.run(produce_input(log, n, seed))
     asyncio.run(log.close())
-    shoal_s, (shoal_n, dead) = timed(data, "shoal")
-    hand_s, (hand_n, dropped) = timed(data, "hand")
-    equal, shoal_total, hand_total = asyncio.run(verify(data))
+    shoal_s, (shoal_n, dead) = timed(data, run_shoal)
+    hand_s, (hand_n, dropped) = timed(data, lambda log: asyncio.run(hand_written(log)))
+    equal, shoal_total, hand_total = compare_topics(data, SHOAL_OUT, HAND_OUT)
     inputs = 2 * n
     shoal_rate, hand_rate = inputs / shoal_s, inputs / hand_s
     ratio = shoal_rate / hand_rate

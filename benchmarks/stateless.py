@@ -15,15 +15,13 @@ import asyncio
 import os
 import random
 import sys
-import time
-from collections import Counter
 from collections.abc import Iterator
 from itertools import islice
 from pathlib import Path
 
 import msgspec
 
-from benchmarks.common import bench_main
+from benchmarks.common import bench_main, compare_topics, timed
 from engine import Pipeline, plan
 from engine.api import OutRecord
 from engine.runtime import Worker, WorkerConfig
@@ -120,45 +118,14 @@ async def hand_written(log: EmbeddedLog) -> int:
     return written
 
 
-async def contents(log: EmbeddedLog, topic: str) -> Counter[tuple[bytes | None, ...]]:
-    """Multiset of (key, value) of every record of `topic`."""
-    found: Counter[tuple[bytes | None, ...]] = Counter()
-    for partition, end in enumerate(await log.end_offsets(topic)):
-        records = await log.read((topic, partition), 0, end)
-        found.update((k, v) for _, k, v, _, _ in records)
-    return found
-
-
-def timed(data: Path, contender: str) -> tuple[float, int]:
-    """Seconds and output count of one contender, on a freshly opened log."""
-    log = EmbeddedLog(data)
-    try:
-        start = time.perf_counter()
-        count = run_shoal(log) if contender == "shoal" else asyncio.run(hand_written(log))
-        return time.perf_counter() - start, count
-    finally:
-        asyncio.run(log.close())
-
-
-async def verify(data: Path) -> tuple[bool, int, int]:
-    """Whether both output topics hold the same (key, value) multiset, and their sizes."""
-    log = EmbeddedLog(data, read_only=True)
-    try:
-        shoal, hand = await contents(log, SHOAL_OUT), await contents(log, HAND_OUT)
-    finally:
-        await log.close()
-    n_shoal, n_hand = shoal.total(), hand.total()
-    return shoal == hand and n_shoal == n_hand, n_shoal, n_hand
-
-
 def bench(data: Path, n: int, seed: int) -> int:
     """Produce, time both contenders, check their outputs and print the figures."""
     log = EmbeddedLog(data)
     asyncio.run(produce_input(log, n, seed))
     asyncio.run(log.close())
-    shoal_s, shoal_n = timed(data, "shoal")
-    hand_s, hand_n = timed(data, "hand")
-    equal, stored_shoal, stored_hand = asyncio.run(verify(data))
+    shoal_s, shoal_n = timed(data, run_shoal)
+    hand_s, hand_n = timed(data, lambda log: asyncio.run(hand_written(log)))
+    equal, stored_shoal, stored_hand = compare_topics(data, SHOAL_OUT, HAND_OUT)
     shoal_rate, hand_rate = n / shoal_s, n / hand_s
     ratio = shoal_rate / hand_rate
     met = shoal_rate >= TARGET_RATE and ratio >= TARGET_RATIO

@@ -19,17 +19,16 @@ import asyncio
 import os
 import random
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
-from benchmarks.common import bench_main
-from benchmarks.stateless import CHUNK, PARTITIONS, SOURCE, Buy, contents
+from benchmarks.common import bench_main, contents, timed
+from benchmarks.stateless import CHUNK, PARTITIONS, SOURCE, Buy
 from engine import Pipeline, aggregators, plan, windows
 from engine.api import OutRecord
 from engine.query import table_views
@@ -45,7 +44,6 @@ PRODUCTS = tuple(f"sku-{i:03d}" for i in range(50))
 STREAM_TIME = b"\xffstream-time"
 Acc = tuple[int, float]
 Windows = dict[tuple[str, int], Acc]
-T = TypeVar("T")
 
 
 def add(acc: Acc, buy: Buy) -> Acc:
@@ -166,17 +164,6 @@ class Figures:
     windows: int = 0
     tables_equal: bool = False
     outputs_equal: bool = False
-
-
-def timed(data: Path, run: Callable[[EmbeddedLog], T]) -> tuple[float, T]:
-    """Seconds and result of one contender, on a freshly opened log."""
-    log = EmbeddedLog(data)
-    try:
-        start = time.perf_counter()
-        result = run(log)
-        return time.perf_counter() - start, result
-    finally:
-        asyncio.run(log.close())
 
 
 def contend(data: Path, mode: str) -> Figures:
