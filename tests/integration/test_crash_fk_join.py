@@ -33,11 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import shutil
-import signal
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -50,12 +46,16 @@ import pytest
 from engine.app import App
 from engine.loader import load_pipeline
 from engine.transport import EmbeddedLog, partition_for
-from tests.integration.conftest import (
-    read_log,
-    read_topic,
-    shoal_argv,
-    start_shoal,
-    wait_for_banner,
+from tests.integration.conftest import read_log, shoal_argv
+from tests.integration.crash_helpers import (
+    CrashRounds,
+    Kill,
+    Pacer,
+    committed_positions,
+    crash_seed,
+    kill_repeatedly,
+    read_topics,
+    run_timed,
 )
 
 pytestmark = pytest.mark.slow
@@ -263,8 +263,7 @@ def progress(data_dir: Path) -> Progress:
             if topic not in topics:  # internal topics: created by the first run
                 continue
             ends[topic] = tuple(await log.end_offsets(topic))
-            found = await log.committed(GROUP, [(topic, p) for p in range(topics[topic])])
-            committed[topic] = tuple(found[(topic, p)] for p in range(topics[topic]))
+            committed[topic] = await committed_positions(log, GROUP, topic, topics[topic])
         dead = sum(await log.end_offsets(DLQ)) if DLQ in topics else 0
         return Progress(committed, ends, dead)
     return read_log(data_dir, body)
@@ -272,20 +271,16 @@ def progress(data_dir: Path) -> Progress:
 
 def output_table(data_dir: Path) -> Table:
     """OUTPUT reduced to a table: the last value per key, a null value deleting it."""
-    async def body(log: EmbeddedLog) -> Table:
-        table: Table = {}
-        if OUTPUT not in await log.topics():
-            return table
-        for partition, (offset, key, value, _, _) in await read_topic(log, OUTPUT):
-            assert key is not None, f"{OUTPUT}[{partition}]@{offset}: a change without a key"
-            assert partition == partition_for(key, PARTITIONS[ORDERS]), (
-                f"{OUTPUT}[{partition}]@{offset}: {key!r} is not in its order's partition")
-            if value is None:
-                table.pop(key.decode(), None)
-            else:
-                table[key.decode()] = json.loads(value)
-        return table
-    return read_log(data_dir, body)
+    table: Table = {}
+    for partition, (offset, key, value, _, _) in read_topics(data_dir, [OUTPUT])[OUTPUT]:
+        assert key is not None, f"{OUTPUT}[{partition}]@{offset}: a change without a key"
+        assert partition == partition_for(key, PARTITIONS[ORDERS]), (
+            f"{OUTPUT}[{partition}]@{offset}: {key!r} is not in its order's partition")
+        if value is None:
+            table.pop(key.decode(), None)
+        else:
+            table[key.decode()] = json.loads(value)
+    return table
 
 
 def queryable(app: Path, data_dir: Path) -> dict[str, Table]:
@@ -329,72 +324,34 @@ def run_args(app: Path, data_dir: Path) -> list[str]:
 
 def run_to_end(app: Path, data_dir: Path, err: Path) -> float:
     """Run to the end of the input; returns the seconds from the banner to the exit."""
-    proc = start_shoal([*shoal_argv(), *run_args(app, data_dir)], err)
-    wait_for_banner(proc, err, BANNER)
-    banner = time.monotonic()
-    try:
-        code = proc.wait(timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"a run to the end did not exit in {RUN_TIMEOUT}s:\n{err.read_text()}")
-    took = time.monotonic() - banner
-    assert code == 0, err.read_text()
-    assert "Traceback" not in err.read_text(), err.read_text()
-    return took
+    return run_timed([*shoal_argv(), *run_args(app, data_dir)], err, BANNER, RUN_TIMEOUT)[1]
 
 
-@dataclass(frozen=True)
-class Kill:
-    aim: str
-    delay: float  # seconds after the banner
-    alive: bool  # still running when SIGKILL was sent
-    before: Progress
-    after: Progress
-
-    @property
-    def gain(self) -> int:  # records (input and internal) committed by the killed run
-        return self.after.done - self.before.done
-
-    @property
-    def mid_run(self) -> bool:
-        """Killed while it was running and work was left (input or internal records)."""
-        return self.alive and (self.after.consumed < COUNT or self.after.left > 0)
-
-
-class Pacer:
-    """When to kill, in seconds after the banner. A 'late' kill aims to let the run commit
-    1/STEPS of the work (input and internal records: `work` in all in the uncrashed run), its
-    delay adapting to the gains seen; one kill in five (while most kills grow the committed
-    work) is 'early', aimed before the run's first commit."""
+class FkPacer(Pacer[Progress]):
+    """A 'late' kill aims to let the run commit 1/STEPS of the work (input and internal
+    records: `work` in all in the uncrashed run), its delay adapting to the gains seen; one
+    kill in five (while most kills grow the committed work) is 'early', aimed before the run's
+    first commit."""
 
     def __init__(self, rng: random.Random, period: float, work: int) -> None:
-        self.rng = rng
-        self.work = work
-        self.late = max(0.02, period / STEPS)
-        self.kills: list[Kill] = []
+        super().__init__(rng, max(0.02, period / STEPS))
+        self.total_work = work
 
-    @property
-    def mid(self) -> list[Kill]:
-        return [k for k in self.kills if k.mid_run]
+    def work(self, state: Progress) -> int:  # records committed, internal ones included
+        return state.done
 
-    @property
-    def grown(self) -> int:
-        return sum(k.gain > 0 for k in self.mid)
+    def finished(self, state: Progress) -> bool:  # no input or internal record left
+        return state.consumed >= COUNT and state.left == 0
 
-    def enough(self, wanted: int = MIN_KILLS) -> bool:
-        """At least `wanted` kills landed mid-run, most of them after the work moved on."""
-        return len(self.mid) >= wanted and 2 * self.grown > len(self.mid)
-
-    def choose(self) -> tuple[str, float]:
+    def choose(self, state: Progress) -> tuple[str, float]:
         flat = len(self.mid) - self.grown
         if self.grown - flat >= 2 and self.rng.random() < 0.2:
             return "early", self.late * self.rng.uniform(0.0, 0.3)
         return "late", self.late * self.rng.uniform(0.8, 1.2)
 
-    def record(self, kill: Kill) -> None:
-        target = self.work / STEPS
-        self.kills.append(kill)
+    def record(self, kill: Kill[Progress]) -> None:
+        target = self.total_work / STEPS
+        super().record(kill)
         if not kill.alive:
             self.late *= 0.6  # the run had finished: aim sooner
         elif kill.aim == "late" and kill.mid_run:
@@ -402,31 +359,10 @@ class Pacer:
             self.late *= min(max(ratio, 0.7), 1.4)
 
 
-def kill_repeatedly(pacer: Pacer, app: Path, data_dir: Path, logs: Path,
-                    inputs: Inputs) -> None:
-    """Start a run and SIGKILL it, again and again until the work is done."""
-    argv = [*shoal_argv(), *run_args(app, data_dir)]
-    state = progress(data_dir)
-    for attempt in range(MAX_ATTEMPTS):
-        if state.consumed >= COUNT and state.left == 0:
-            return
-        aim, delay = pacer.choose()
-        err = logs / f"run-{len(pacer.kills)}.err"
-        proc = start_shoal(argv, err)
-        took = wait_for_banner(proc, err, BANNER)
-        time.sleep(delay)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        code = proc.wait(timeout=30)
-        assert code == (-signal.SIGKILL if alive else 0), err.read_text()
-        assert "Traceback" not in err.read_text(), err.read_text()
-        kill = Kill(aim, delay, alive, state, progress(data_dir))
-        pacer.record(kill)
-        state = kill.after
-        print(f"kill {attempt}: start-up {took:.3f}s, {aim} +{delay:.3f}s, alive={alive}, "
-              f"input {kill.before.consumed:,} -> {state.consumed:,} of {COUNT:,}, "
-              f"committed {kill.before.done:,} -> {state.done:,}, {state.left:,} left")
-        check_committed(app, data_dir, inputs, state, f"after kill {attempt}")
+def describe(kill: Kill[Progress]) -> str:
+    before, after = kill.before, kill.after
+    return (f"input {before.consumed:,} -> {after.consumed:,} of {COUNT:,}, "
+            f"committed {before.done:,} -> {after.done:,}, {after.left:,} left")
 
 
 # -- the test --------------------------------------------------------------------------------
@@ -445,8 +381,7 @@ def check_final(app: Path, data_dir: Path, inputs: Inputs, want: Table,
 
 
 def test_sigkill_mid_foreign_key_join_keeps_the_joined_table_exact(tmp_path: Path) -> None:
-    seed = int(os.environ.get("SHOAL_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
-    print(f"crash test seed: {seed} (rerun with SHOAL_CRASH_SEED={seed})")
+    seed = crash_seed()
     began = time.monotonic()
     changes = generate()
     inputs = by_partition(changes.changes)
@@ -472,30 +407,28 @@ def test_sigkill_mid_foreign_key_join_keeps_the_joined_table_exact(tmp_path: Pat
 
     data_dir = tmp_path / "data"
     produce(changes.changes, data_dir)
-    shutil.copytree(data_dir, tmp_path / "produced")
-    pacer = Pacer(random.Random(seed), period, progress(reference_dir).done)
-    # the work allows only so many commits: if it runs out before enough kills landed, the
-    # round is still checked, then the next starts over from the produced input
-    for round_ in range(ROUNDS):
-        if round_:
-            shutil.rmtree(data_dir)
-            shutil.copytree(tmp_path / "produced", data_dir)
-        kill_repeatedly(pacer, app, data_dir, tmp_path, inputs)
+    pacer = FkPacer(random.Random(seed), period, progress(reference_dir).done)
+    argv = [*shoal_argv(), *run_args(app, data_dir)]
+    rounds = CrashRounds(ROUNDS, data_dir, tmp_path / "produced")
+    for round_ in rounds:
+        kill_repeatedly(  # again and again until the work is done
+            pacer, argv, BANNER, data_dir, progress, tmp_path, max_attempts=MAX_ATTEMPTS,
+            wanted=None, exact_exit=True, no_traceback=True, describe=describe,
+            check=lambda state, what: check_committed(app, data_dir, inputs, state, what))
         run_to_end(app, data_dir, tmp_path / f"final-{round_}.err")
         crashed = check_final(app, data_dir, inputs, want, f"after {len(pacer.kills)} kills "
                               f"(seed {seed})")
         for name, table in uncrashed.items():  # orders, customers, JOIN and OUTPUT reduced
             compare(f"{name}: crashed vs uncrashed run (seed {seed})", crashed[name], table)
-        if pacer.enough():
+        if pacer.enough(MIN_KILLS):
             break
 
     mid = len(pacer.mid)
     quarters = Counter(4 * k.before.consumed // COUNT for k in pacer.mid)  # of the input
     print(f"{mid} kills mid-run of {len(pacer.kills)}, the committed work grew after "
           f"{pacer.grown}; {[quarters[i] for i in range(5)]} with 0-25-50-75-100 % of the "
-          f"input committed before; in {round_ + 1} round(s), "
+          f"input committed before; in {rounds.count} round(s), "
           f"{time.monotonic() - began:.1f}s in all")
-    assert mid >= MIN_KILLS, f"only {mid} kills landed mid-run (seed {seed})"
-    assert 2 * pacer.grown > mid, f"work moved on after {pacer.grown}/{mid} kills (seed {seed})"
+    pacer.check_enough(MIN_KILLS, seed)
     halves = {2 * k.before.consumed >= COUNT for k in pacer.mid}
     assert halves == {False, True}, f"kills in one half of the input only (seed {seed})"

@@ -14,27 +14,27 @@ always the same; when a kill lands still depends on the machine's speed).
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import signal
-import subprocess
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from apps.generate import catalogue, shop
 from engine.transport import EmbeddedLog
-from tests.integration.conftest import (
-    read_log,
-    read_topic,
-    run_shoal,
-    shoal_argv,
-    start_shoal,
-    wait_for_banner,
+from tests.integration.conftest import read_log, shoal_argv
+from tests.integration.crash_helpers import (
+    CrashRounds,
+    Kill,
+    Pacer,
+    committed_positions,
+    crash_seed,
+    finish,
+    kill_repeatedly,
+    produce_file,
+    read_topics,
+    run_timed,
 )
 
 pytestmark = pytest.mark.slow
@@ -75,9 +75,7 @@ def write_input(tmp: Path) -> tuple[list[str], list[str], dict[str, Path]]:
 
 def produce(files: dict[str, Path], data_dir: Path) -> None:
     for topic, key in SOURCES.items():
-        done = run_shoal("produce", topic, files[topic], "--key", key, "--time", "ts",
-                         "--partitions", str(PARTITIONS), data_dir=data_dir)
-        assert done.returncode == 0, done.stderr
+        produce_file(topic, files[topic], key, PARTITIONS, data_dir, "--time", "ts")
 
 
 def matched_orders(buys: list[str], shipped: list[str]) -> Counter[str]:
@@ -117,79 +115,44 @@ def check_reference(outputs: dict[str, Counter[Record]], buys: list[str],
 def consumed(data_dir: Path) -> int:
     """The group's committed positions in the source topics, summed."""
     async def body(log: EmbeddedLog) -> int:
-        tps = [(t, p) for t in SOURCES for p in range(PARTITIONS)]
-        return sum((await log.committed(GROUP, tps)).values())
+        return sum([sum(await committed_positions(log, GROUP, t, PARTITIONS)) for t in SOURCES])
     return read_log(data_dir, body)
 
 
 def read_outputs(data_dir: Path) -> dict[str, Counter[Record]]:
-    async def body(log: EmbeddedLog) -> dict[str, Counter[Record]]:
-        topics = await log.topics()
-        return {t: Counter((r[1], r[2]) for _, r in await read_topic(log, t)) if t in topics
-                else Counter() for t in OUTPUTS}
-    return read_log(data_dir, body)
-
-
-def run_to_end(data_dir: Path) -> subprocess.CompletedProcess[str]:
-    try:
-        done = run_shoal(*RUN_ARGS, data_dir=data_dir, timeout=RUN_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"run to the end did not exit in {RUN_TIMEOUT}s (idle-timeout livelock?)")
-    assert done.returncode == 0, done.stderr
-    assert "Traceback" not in done.stderr, done.stderr
-    return done
+    return {t: Counter((r[1], r[2]) for _, r in rows)
+            for t, rows in read_topics(data_dir, OUTPUTS).items()}
 
 
 # -- killing ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Kill:
-    delay: float  # seconds after the banner
-    alive: bool  # still running when SIGKILL was sent
-    before: int  # committed source positions before the run
-    after: int  # ... and after the kill
+class JoinPacer(Pacer[int]):
+    """Kills at a random moment: most are 'late', around a delay (from the time all the input
+    takes) adapted until a kill lets a commit or two through; one in four is 'early', landing
+    during the restore or before the first commit. The state is the committed source
+    positions, summed; `total` of them in all."""
 
-    def mid_run(self, total: int) -> bool:
-        """Killed while input was left to process (not after the run finished)."""
-        return self.alive and self.after < total
+    def __init__(self, rng: random.Random, total: int) -> None:
+        super().__init__(rng, 0.0, min_grown=MIN_GROWN)
+        self.total = total
 
+    def work(self, state: int) -> int:
+        return state
 
-def enough(kills: list[Kill], total: int, wanted: int = MIN_KILLS) -> bool:
-    mid = [k for k in kills if k.mid_run(total)]
-    return len(mid) >= wanted and sum(k.after > k.before for k in mid) >= MIN_GROWN
+    def finished(self, state: int) -> bool:
+        return state >= self.total
 
+    def choose(self, state: int) -> tuple[str, float]:
+        early = self.rng.random() < 0.25
+        delay = self.late * (self.rng.uniform(0.05, 0.5) if early else self.rng.uniform(0.7, 1.3))
+        return "early" if early else "late", delay
 
-def kill_repeatedly(rng: random.Random, period: float, total: int, kills: list[Kill],
-                    data_dir: Path, logs: Path) -> None:
-    """Start a run and SIGKILL it at a random moment, until WANTED_KILLS landed mid-run or the
-    input is done. Most kills are 'late': around a delay (from `period`, the time all the
-    input takes) adapted until a kill lets a commit or two through; one in four is 'early',
-    landing during the restore or before the first commit."""
-    argv = [*shoal_argv(), *RUN_ARGS, "--data-dir", str(data_dir)]
-    state = consumed(data_dir)
-    late = 0.3 * period
-    for attempt in range(MAX_ATTEMPTS):
-        if state >= total or enough(kills, total, WANTED_KILLS):
-            return
-        early = rng.random() < 0.25
-        delay = late * (rng.uniform(0.05, 0.5) if early else rng.uniform(0.7, 1.3))
-        err = logs / f"run-{len(kills)}.err"
-        proc = start_shoal(argv, err)
-        took = wait_for_banner(proc, err, BANNER)
-        time.sleep(delay)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) in (0, -signal.SIGKILL), err.read_text()
-        assert "Traceback" not in err.read_text(), err.read_text()
-        kill = Kill(delay, alive, state, consumed(data_dir))
-        kills.append(kill)
-        if not alive:
-            late *= 0.7  # the run had finished: aim sooner
-        elif not early:
-            gained = (kill.after - state) / total
-            late *= 1.3 if gained == 0 else 0.8 if gained > 0.2 else 1.0
-        state = kill.after
-        print(f"kill {attempt}: start-up {took:.3f}s, {'early' if early else 'late'} "
-              f"+{delay:.3f}s, alive={alive}, consumed {kill.before:,} -> {state:,} of {total:,}")
+    def record(self, kill: Kill[int]) -> None:
+        super().record(kill)
+        if not kill.alive:
+            self.late *= 0.7  # the run had finished: aim sooner
+        elif kill.aim == "late":
+            gained = kill.gain / self.total
+            self.late *= 1.3 if gained == 0 else 0.8 if gained > 0.2 else 1.0
 
 
 def diff(got: Counter[Record], want: Counter[Record]) -> str:
@@ -200,8 +163,7 @@ def diff(got: Counter[Record], want: Counter[Record]) -> str:
 
 
 def test_sigkill_mid_join_keeps_shop_orders_exactly_once(tmp_path: Path) -> None:
-    seed = int(os.environ.get("SHOAL_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
-    print(f"crash test seed: {seed} (rerun with SHOAL_CRASH_SEED={seed})")
+    seed = crash_seed()
     began = time.monotonic()
     buys, shipped, files = write_input(tmp_path)
     total = sum(len(files[t].read_text().splitlines()) for t in SOURCES)
@@ -209,18 +171,8 @@ def test_sigkill_mid_join_keeps_shop_orders_exactly_once(tmp_path: Path) -> None
     # the reference: the same pipeline over the same input, never killed, timed
     reference_dir = tmp_path / "reference"
     produce(files, reference_dir)
-    err = tmp_path / "reference.err"
-    proc = start_shoal([*shoal_argv(), *RUN_ARGS, "--data-dir", str(reference_dir)], err)
-    wait_for_banner(proc, err, BANNER)
-    banner = time.monotonic()
-    try:
-        assert proc.wait(timeout=RUN_TIMEOUT) == 0, err.read_text()
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        pytest.fail(f"reference run did not exit in {RUN_TIMEOUT}s (idle-timeout livelock?)")
-    period = time.monotonic() - banner
-    assert "Traceback" not in err.read_text(), err.read_text()
+    _, period = run_timed([*shoal_argv(), *RUN_ARGS, "--data-dir", str(reference_dir)],
+                          tmp_path / "reference.err", BANNER, RUN_TIMEOUT, "reference run")
     assert consumed(reference_dir) == total
     want = read_outputs(reference_dir)
     check_reference(want, buys, shipped)
@@ -230,28 +182,25 @@ def test_sigkill_mid_join_keeps_shop_orders_exactly_once(tmp_path: Path) -> None
 
     data_dir = tmp_path / "data"
     produce(files, data_dir)
-    shutil.copytree(data_dir, tmp_path / "produced")
-    rng = random.Random(seed)
-    kills: list[Kill] = []
-    # if the input runs out before enough kills landed, the round is still checked, then the
-    # next starts over from the produced input
-    for round_ in range(ROUNDS):
-        if round_:
-            shutil.rmtree(data_dir)
-            shutil.copytree(tmp_path / "produced", data_dir)
-        kill_repeatedly(rng, period, total, kills, data_dir, tmp_path)
-        run_to_end(data_dir)
+    pacer = JoinPacer(random.Random(seed), total)
+    argv = [*shoal_argv(), *RUN_ARGS, "--data-dir", str(data_dir)]
+    rounds = CrashRounds(ROUNDS, data_dir, tmp_path / "produced")
+    for _ in rounds:
+        pacer.late = 0.3 * period  # every round aims afresh
+        kill_repeatedly(
+            pacer, argv, BANNER, data_dir, consumed, tmp_path, max_attempts=MAX_ATTEMPTS,
+            wanted=WANTED_KILLS, no_traceback=True,
+            describe=lambda k: f"consumed {k.before:,} -> {k.after:,} of {total:,}")
+        finish(RUN_ARGS, data_dir, RUN_TIMEOUT)
         assert consumed(data_dir) == total, "input not all consumed"
         got = read_outputs(data_dir)
         for topic in OUTPUTS:
             assert got[topic] == want[topic], (
-                f"{topic} after {len(kills)} kills (seed {seed}): {diff(got[topic], want[topic])}")
-        if enough(kills, total):
+                f"{topic} after {len(pacer.kills)} kills (seed {seed}): "
+                f"{diff(got[topic], want[topic])}")
+        if pacer.enough(MIN_KILLS):
             break
 
-    mid = [k for k in kills if k.mid_run(total)]
-    grown = sum(k.after > k.before for k in mid)
-    print(f"{len(mid)} kills mid-run ({grown} after the input moved on) of {len(kills)}, "
-          f"in {round_ + 1} round(s), {time.monotonic() - began:.1f}s in all")
-    assert len(mid) >= MIN_KILLS, f"only {len(mid)} kills landed mid-run (seed {seed})"
-    assert grown >= MIN_GROWN, f"only {grown} kills came after a commit (seed {seed})"
+    print(f"{len(pacer.mid)} kills mid-run ({pacer.grown} after the input moved on) of "
+          f"{len(pacer.kills)}, in {rounds.count} round(s), {time.monotonic() - began:.1f}s in all")
+    pacer.check_enough(MIN_KILLS, seed)

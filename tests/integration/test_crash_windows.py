@@ -16,14 +16,9 @@ from __future__ import annotations
 
 import heapq
 import json
-import os
 import random
-import shutil
-import signal
-import subprocess
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,10 +28,20 @@ import pytest
 from engine.app import App
 from engine.loader import load_pipeline
 from engine.transport import EmbeddedLog, partition_for
-from tests.integration.conftest import read_log, read_topic, start_shoal, wait_for_banner
+from tests.integration.conftest import read_log
+from tests.integration.crash_helpers import (
+    CrashRounds,
+    Kill,
+    Pacer,
+    committed_positions,
+    crash_seed,
+    finish,
+    kill_repeatedly,
+    produce_file,
+    read_topics,
+)
 
 pytestmark = pytest.mark.slow
-ShoalRunner = Callable[..., subprocess.CompletedProcess[str]]
 
 COUNT = 500_000
 PARTITIONS = 4
@@ -182,11 +187,10 @@ class Progress:
 def progress(data_dir: Path) -> Progress:
     async def body(log: EmbeddedLog) -> Progress:
         topics = await log.topics()
-        committed = await log.committed(GROUP, [(SOURCE, p) for p in range(PARTITIONS)])
+        committed = await committed_positions(log, GROUP, SOURCE, PARTITIONS)
         results = await log.end_offsets(OUTPUT) if OUTPUT in topics else [0] * PARTITIONS
         dead = sum(await log.end_offsets(DLQ)) if DLQ in topics else 0
-        return Progress(tuple(committed[(SOURCE, p)] for p in range(PARTITIONS)),
-                        tuple(results), dead)
+        return Progress(committed, tuple(results), dead)
     return read_log(data_dir, body)
 
 
@@ -199,60 +203,34 @@ def check_progress(ref: Reference, state: Progress, what: str) -> None:
         f"results and {state.dead} dead letters; the reference says {want} and {dead}")
 
 
-@dataclass(frozen=True)
-class Kill:
-    aim: str
-    delay: float  # seconds after the banner
-    alive: bool  # still running when SIGKILL was sent
-    before: Progress
-    after: Progress
-
-    @property
-    def gain(self) -> int:  # input records committed by the killed run
-        return self.after.total - self.before.total
-
-    @property
-    def mid_run(self) -> bool:
-        """Killed while input was left to process (not after the run finished)."""
-        return self.alive and self.after.total < COUNT
-
-
-class Pacer:
-    """When to kill, in seconds after the banner. A 'late' kill aims to let the run commit
-    about 1/(kills still wanted + SPARE_KILLS) of the input left, and its delay adapts to the
-    gains seen; one kill in five (while most kills grow the output) is 'early', landing
-    during the restore of the windows or before the first commit."""
+class WindowPacer(Pacer[Progress]):
+    """A 'late' kill aims to let the run commit about 1/(kills still wanted + SPARE_KILLS) of
+    the input left, and its delay adapts to the gains seen; one kill in five (while most kills
+    grow the output) is 'early', landing during the restore of the windows or before the first
+    commit."""
 
     def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.late = 0.15
-        self.kills: list[Kill] = []
+        super().__init__(rng, 0.15)
 
-    @property
-    def mid(self) -> list[Kill]:
-        return [k for k in self.kills if k.mid_run]
+    def work(self, state: Progress) -> int:
+        return state.total
 
-    @property
-    def grown(self) -> int:
-        return sum(k.gain > 0 for k in self.mid)
-
-    def enough(self, wanted: int = MIN_KILLS) -> bool:
-        """At least `wanted` kills landed mid-run, most of them after the input moved on."""
-        return len(self.mid) >= wanted and 2 * self.grown > len(self.mid)
+    def finished(self, state: Progress) -> bool:
+        return state.total >= COUNT
 
     def target(self, consumed: int) -> float:
         """Input records a late kill should let the run commit."""
         return (COUNT - consumed) / (max(WANTED_KILLS - len(self.mid), 0) + SPARE_KILLS)
 
-    def choose(self) -> tuple[str, float]:
+    def choose(self, state: Progress) -> tuple[str, float]:
         flat = len(self.mid) - self.grown
         if self.grown - flat >= 2 and self.rng.random() < 0.2:
             return "early", self.late * self.rng.uniform(0.05, 0.4)
         return "late", self.late * self.rng.uniform(0.8, 1.2)
 
-    def record(self, kill: Kill) -> None:
+    def record(self, kill: Kill[Progress]) -> None:
         target = self.target(kill.before.total)
-        self.kills.append(kill)
+        super().record(kill)
         if kill.aim == "late" and kill.mid_run:
             ratio = 1.4 if kill.gain == 0 else (target / kill.gain) ** 0.5
             self.late *= min(max(ratio, 0.7), 1.4)
@@ -264,33 +242,10 @@ def run_args(app: Path) -> list[str]:
             "--port", "0"]
 
 
-def kill_repeatedly(pacer: Pacer, argv: list[str], ref: Reference, data_dir: Path,
-                    logs: Path) -> None:
-    """Start a run and SIGKILL it, until WANTED_KILLS landed mid-run or the input is done."""
-    state = progress(data_dir)
-    for attempt in range(MAX_ATTEMPTS):
-        if state.total >= COUNT or pacer.enough(WANTED_KILLS):
-            return
-        aim, delay = pacer.choose()
-        err = logs / f"run-{len(pacer.kills)}.err"
-        proc = start_shoal(argv, err)
-        took = wait_for_banner(proc, err, BANNER)
-        time.sleep(delay)
-        alive = proc.poll() is None
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait(timeout=30) in (0, -signal.SIGKILL), err.read_text()
-        kill = Kill(aim, delay, alive, state, progress(data_dir))
-        pacer.record(kill)
-        state = kill.after
-        print(f"kill {attempt}: start-up {took:.3f}s, {aim} +{delay:.3f}s, alive={alive}, "
-              f"consumed {kill.before.total:,} -> {state.total:,}")
-        check_progress(ref, state, f"after kill {attempt}")
-
-
 # -- the checks ------------------------------------------------------------------------------
 def check_output(ref: Reference, data_dir: Path, seed: int) -> None:
     """OUTPUT holds one record per closed window, with its final value, in its partition."""
-    rows = read_log(data_dir, lambda log: read_topic(log, OUTPUT))
+    rows = read_topics(data_dir, [OUTPUT])[OUTPUT]
     seen: Counter[WindowId] = Counter()
     wrong: list[str] = []
     for partition, (offset, key, value, _, _) in rows:
@@ -333,7 +288,7 @@ def check_table(ref: Reference, app: Path, data_dir: Path, seed: int) -> None:
 
 def check_dead_letters(ref: Reference, data_dir: Path, seed: int) -> None:
     """Every late record is in DLQ exactly once, as late, naming its source position."""
-    rows = read_log(data_dir, lambda log: read_topic(log, DLQ))
+    rows = read_topics(data_dir, [DLQ])[DLQ]
     seen: Counter[int] = Counter()
     for partition, (offset, key, value, _, headers) in rows:
         assert value is not None
@@ -353,9 +308,8 @@ def check_dead_letters(ref: Reference, data_dir: Path, seed: int) -> None:
 
 
 def test_sigkill_mid_window_aggregation_keeps_results_exactly_once(
-        tmp_path: Path, data_dir: Path, shoal: ShoalRunner, shoal_command: list[str]) -> None:
-    seed = int(os.environ.get("SHOAL_CRASH_SEED") or random.SystemRandom().randrange(1 << 32))
-    print(f"crash test seed: {seed} (rerun with SHOAL_CRASH_SEED={seed})")
+        tmp_path: Path, data_dir: Path, shoal_command: list[str]) -> None:
+    seed = crash_seed()
     began = time.monotonic()
     buys = generate()
     ref = reference(buys)
@@ -364,35 +318,28 @@ def test_sigkill_mid_window_aggregation_keeps_results_exactly_once(
     app.write_text(APP)
     source = tmp_path / "buys.jsonl"
     source.write_text("".join(f"{line(buy)}\n" for buy in buys))
-    done = shoal("produce", SOURCE, source, "--key", "product", "--partitions", str(PARTITIONS))
-    assert done.returncode == 0, done.stderr
-    shutil.copytree(data_dir, tmp_path / "produced")
+    produce_file(SOURCE, source, "product", PARTITIONS, data_dir)
     print(f"input: {len(ref.windows):,} windows ({len(ref.closed):,} close), "
           f"{len(ref.late):,} late records; ready in {time.monotonic() - began:.1f}s")
 
-    pacer = Pacer(random.Random(seed))
+    pacer = WindowPacer(random.Random(seed))
     argv = [*shoal_command, *run_args(app), "--data-dir", str(data_dir)]
-    # the input allows only so many commits: if it runs out before enough kills landed, the
-    # round is still checked, then the next starts over from the produced input
-    for round_ in range(ROUNDS):
-        if round_:
-            shutil.rmtree(data_dir)
-            shutil.copytree(tmp_path / "produced", data_dir)
-        kill_repeatedly(pacer, argv, ref, data_dir, tmp_path)
-        final = shoal(*run_args(app), timeout=120)
-        assert final.returncode == 0, final.stderr
-        assert "Traceback" not in final.stderr
+    rounds = CrashRounds(ROUNDS, data_dir, tmp_path / "produced")
+    for _ in rounds:
+        kill_repeatedly(
+            pacer, argv, BANNER, data_dir, progress, tmp_path, max_attempts=MAX_ATTEMPTS,
+            wanted=WANTED_KILLS, check=lambda state, what: check_progress(ref, state, what),
+            describe=lambda k: f"consumed {k.before.total:,} -> {k.after.total:,}")
+        finish(run_args(app), data_dir, 120)
         state = progress(data_dir)
         assert state.total == COUNT, f"input not all consumed: {state}"
         check_progress(ref, state, "after the final run")
         check_output(ref, data_dir, seed)
         check_table(ref, app, data_dir, seed)
         check_dead_letters(ref, data_dir, seed)
-        if pacer.enough():
+        if pacer.enough(MIN_KILLS):
             break
 
-    mid = len(pacer.mid)
-    print(f"{mid} kills mid-run, the input moved on after {pacer.grown}, in {round_ + 1} "
-          f"round(s), {time.monotonic() - began:.1f}s in all")
-    assert mid >= MIN_KILLS, f"only {mid} kills landed mid-run (seed {seed})"
-    assert 2 * pacer.grown > mid, f"input moved on after {pacer.grown}/{mid} kills (seed {seed})"
+    print(f"{len(pacer.mid)} kills mid-run, the input moved on after {pacer.grown}, in "
+          f"{rounds.count} round(s), {time.monotonic() - began:.1f}s in all")
+    pacer.check_enough(MIN_KILLS, seed, "input moved on")
