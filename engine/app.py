@@ -15,7 +15,7 @@ from engine.plan import PhysicalPlan, plan
 from engine.query import View, table_views, unknown_table
 from engine.runtime import RunStats, Worker, WorkerConfig
 from engine.runtime.globals import GlobalTables
-from engine.state import RocksBackend
+from engine.state import Backend, DictBackend, RocksBackend
 from engine.transport import EmbeddedLog, data_dir
 
 
@@ -32,8 +32,11 @@ class App:
             self.close()
             raise
 
-    def backend(self, name: str) -> RocksBackend:
-        """The RocksDB backend of store `name` (qualified `<pipeline>.<store>`)."""
+    def backend(self, name: str) -> Backend:
+        """The RocksDB backend of store `name` (qualified `<pipeline>.<store>`); read-only
+        before the store's first commit, an empty one."""
+        if self.log.read_only and not self.log.has_column_family(name):
+            return DictBackend()
         return RocksBackend(self.log.column_family(name))
 
     def run(self, until_caught_up: bool = True, **config: Any) -> RunStats:

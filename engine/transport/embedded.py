@@ -68,11 +68,15 @@ class EmbeddedLog(LocalLog):
         self._families: dict[str, tuple[Rdict, Any]] = {}
         self._load()
 
+    def has_column_family(self, store: str) -> bool:
+        """True when `store` has a column family (its first commit happened)."""
+        return store in self._families or store in Rdict.list_cf(str(self.data_dir / "log"))
+
     def column_family(self, store: str) -> Rdict:
         """The RocksDB column family holding `store` (created when missing)."""
         found = self._families.get(store)
         if found is None:
-            if store in Rdict.list_cf(str(self.data_dir / "log")):
+            if self.has_column_family(store):
                 view = self.db.get_column_family(store)
             elif self.read_only:
                 raise TransportError(f"no store '{store}' in '{self.data_dir}'")

@@ -347,20 +347,22 @@ def by_partition(batch: list[Event]) -> list[list[Event]]:
 
 
 def plant_uncommitted(broker: Broker, app: App, batch: list[Event], committed: list[int],
-                      ends: list[int], parts: list[int], ahead: int = 500) -> dict[int, int]:
+                      parts: list[int], ahead: int = 500) -> dict[int, int]:
     """Append to the balance changelog what a worker leaves behind when it is killed after
     producing a commit's changes and before committing its offsets: for each partition in
-    `parts`, the balances after input [committed, committed + n) (n <= ahead), with that
-    source position. A restore must skip them: the input will be processed again. Returns
-    the number of changes per partition."""
+    `parts`, the balances after input [committed, committed + ahead) of the whole batch, with
+    that source position. A restore must skip them: that input is processed again (whether
+    it had arrived at the kill or arrives later makes no difference to the restore, and
+    planting it does not depend on how far the victim got). Returns the number of changes
+    per partition."""
     topic = changelog_topic(f"{app.name}.balance")
     now = int(time.time() * 1000)
     records: list[OutRecord] = []
     planted: dict[int, int] = {}
     inputs = by_partition(batch)
     for p in parts:
-        upto = min(committed[p] + ahead, ends[p])
-        assert upto > committed[p], f"partition {p}: no uncommitted input to plant for"
+        upto = min(committed[p] + ahead, len(inputs[p]))
+        assert upto > committed[p], f"partition {p}: its whole input committed at the kill"
         header = msgspec.msgpack.encode([[app.source, p, upto]])
         touched = sorted({e.account for e in inputs[p][committed[p]:upto]})
         for account in touched:
@@ -429,7 +431,7 @@ def test_takeover_after_sigkill_restores_state_at_committed_offsets(
         feeding.result(timeout=WAIT_S)
     assert victim.proc.wait(timeout=10) == -signal.SIGKILL, victim.text()
     at_kill, ends = group_progress(kafka_broker, app)
-    planted = plant_uncommitted(kafka_broker, app, batch, at_kill, ends, victim_parts)
+    planted = plant_uncommitted(kafka_broker, app, batch, at_kill, victim_parts)
     assert [w.revocations() for w in survivors] == revoked, \
         "the takeover began before the changes were planted:\n" + logs(workers)
     print(f"killed {victim.name} holding {victim_parts}: committed "

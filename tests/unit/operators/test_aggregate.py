@@ -17,11 +17,7 @@ from engine import Pipeline
 from engine.api import windows
 from engine.testing import TestDriver
 from engine.transport import partition_for
-
-Rec = tuple[str, int, int]  # key, event time, price
-
-records_st = st.lists(st.tuples(st.sampled_from("abcde"), st.integers(0, 120),
-                                st.integers(1, 9)), max_size=40)
+from tests.helpers.records import Rec, offset_of, records_st
 
 
 def _windows(ts: int, size: int, advance: int) -> list[tuple[int, int]]:
@@ -77,7 +73,7 @@ def test_updates_emit_every_running_value(recs: list[Rec], partitions: int, size
     assert dict(got) == dict(sums)
     dead = d.dead_letters()
     assert {x.offset for x in dead if x.stage == "late"} == {
-        _offset(recs, i, partitions) for i in late}
+        offset_of(recs, i, partitions) for i in late}
 
 
 @settings(max_examples=60, deadline=None)
@@ -93,12 +89,6 @@ def test_final_emits_each_closed_window_once(recs: list[Rec], partitions: int, s
     got = [(o.value["key"], o.value["start"], o.value["value"]) for o in d.read("out")]
     assert len(got) == len({(k, s) for k, s, _ in got}), "a window was emitted twice"
     assert {(k, s): v for k, s, v in got} == expected
-
-
-def _offset(recs: list[Rec], index: int, partitions: int) -> int:
-    """Offset of record `index` in its partition (records are piped one by one)."""
-    p = partition_for(recs[index][0].encode(), partitions)
-    return sum(1 for key, _, _ in recs[:index] if partition_for(key.encode(), partitions) == p)
 
 
 @settings(max_examples=40, deadline=None)
@@ -186,7 +176,7 @@ def test_sessions_match_reference(recs: list[Rec], partitions: int, gap: int, gr
     else:
         assert sorted(got) == sorted(closed)
     assert {x.offset for x in d.dead_letters() if x.stage == "late"} == {
-        _offset(recs, i, partitions) for i in late}
+        offset_of(recs, i, partitions) for i in late}
 
 
 def test_idle_timeout_closes_windows_on_quiet_partitions() -> None:
@@ -212,69 +202,6 @@ def test_idle_timeout_closes_windows_on_quiet_partitions() -> None:
     assert d.values("out") == [], "without idle_timeout_ms only event time closes windows"
 
 
-def sliding_reference(recs: list[Rec], d: int) -> dict[tuple[str, int], int]:
-    """KIP-450 windows from the whole input: a left window [t - d, t] per record, and a right
-    window [t + 1, t + 1 + d] where it holds a record; value = sum of prices inside."""
-    by_key: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for key, ts, price in recs:
-        by_key[key].append((ts, price))
-    out = {}
-    for key, rows in by_key.items():
-        times = [t for t, _ in rows]
-        starts = {t - d for t in times} | {t + 1 for t in times
-                                           if any(t + 1 <= u <= t + 1 + d for u in times)}
-        for s in starts:
-            out[(key, s)] = sum(p for t, p in rows if s <= t <= s + d)
-    return out
-
-
-@settings(max_examples=80, deadline=None)
-@given(recs=records_st, partitions=st.integers(1, 8), d=st.sampled_from([1, 3, 10]))
-def test_sliding_windows_match_kip450_out_of_order(recs: list[Rec], partitions: int,
-                                                   d: int) -> None:
-    p = Pipeline("sl")
-    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=1_000)
-      .sum("price", name="sliding").to("out"))
-    d_ = TestDriver(p, partitions=partitions)
-    for key, ts, price in recs:
-        d_.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
-    table = {(w.key, w.start): w.value for _, w in d_.table("sliding").items()}
-    assert table == sliding_reference(recs, d)
-    assert all(o.value["end"] - o.value["start"] == d for o in d_.read("out"))
-
-
-@settings(max_examples=60, deadline=None)
-@given(recs=records_st, d=st.sampled_from([2, 10]), grace=st.sampled_from([0, 5]))
-def test_sliding_final_emits_closed_windows_once(recs: list[Rec], d: int, grace: int) -> None:
-    ordered = sorted(recs, key=lambda r: r[1])
-    p = Pipeline("sf")
-    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=grace,
-                                                 emit="final")
-      .sum("price", name="sliding").to("out"))
-    drv = TestDriver(p)
-    for key, ts, price in ordered:
-        drv.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
-    now = max((ts for _, ts, _ in ordered), default=0)
-    expected = {k: v for k, v in sliding_reference(ordered, d).items() if k[1] + d + grace < now}
-    got = [(o.value["key"], o.value["start"], o.value["value"]) for o in drv.read("out")]
-    assert len(got) == len({(k, s) for k, s, _ in got})
-    assert {(k, s): v for k, s, v in got} == expected
-    assert drv.dead_letters() == []
-
-
-def test_sliding_late_record_is_dead_lettered() -> None:
-    p = Pipeline("sll")
-    p.stream("e", key="k", time="ts").window(windows.sliding(ms=10)).count(name="c")
-    d = TestDriver(p)
-    for ts in (100, 95, 50):
-        d.pipe("e", {"k": "a", "ts": ts}, key="a")
-    assert [(x.stage, x.offset) for x in d.dead_letters()] == [("late", 2)]
-    assert (d.worker.stats.late, d.worker.stats.dead_lettered) == (1, 1)
-    # [85, 95] (the left window of 95) had already closed at stream time 100 (grace 0)
-    assert {(w.start, w.end, w.value) for w in d.table("c").windows("a")} == {
-        (90, 100, 2), (96, 106, 1)}
-
-
 def test_topic_table_keeps_latest_value_and_deletes_on_null() -> None:
     p = Pipeline("t")
     prices = p.table("prices", key="sku", name="prices")
@@ -292,49 +219,3 @@ def test_topic_table_keeps_latest_value_and_deletes_on_null() -> None:
         by_key[out.key].append(out.value)
     # b's 500 fails the table filter: a delete (None); its tombstone stays a delete
     assert dict(by_key) == {"a": [10, 20], "b": [None, None]}
-
-
-def sliding_replay(recs: list[Rec], partitions: int, d: int, grace: int
-                   ) -> tuple[dict[tuple[str, int], int], set[tuple[str, int]], set[int]]:
-    """Arrival-order brute force: after each record, every KIP-450 window of the accepted
-    records that is still open exists, its value recomputed from scratch; windows close once
-    stream time > end + grace. Returns final values, closed windows, late record indexes."""
-    stream_time: dict[int, int] = {}
-    accepted: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    values: dict[tuple[str, int], int] = {}
-    closed: set[tuple[str, int]] = set()
-    late: set[int] = set()
-    for i, (key, ts, price) in enumerate(recs):
-        p = partition_for(key.encode(), partitions)
-        now = stream_time[p] = max(stream_time.get(p, ts), ts)
-        if ts + d + grace < now:
-            late.add(i)
-            continue
-        accepted[key].append((ts, price))
-        for (k, s), _ in sliding_reference([(key, t, q) for t, q in accepted[key]], d).items():
-            if (k, s) not in closed and s + d + grace >= now:
-                values[(k, s)] = sum(q for t, q in accepted[key] if s <= t <= s + d)
-        for (k, s) in values:
-            if partition_for(k.encode(), partitions) == p and s + d + grace < now:
-                closed.add((k, s))
-    return values, closed, late
-
-
-@settings(max_examples=80, deadline=None)
-@given(recs=records_st, partitions=st.integers(1, 8), d=st.sampled_from([1, 4, 10]),
-       grace=st.sampled_from([0, 3, 12]), emit=st.sampled_from(["updates", "final"]))
-def test_sliding_windows_match_arrival_order_replay(recs: list[Rec], partitions: int, d: int,
-                                                    grace: int, emit: str) -> None:
-    p = Pipeline("sr")
-    (p.stream("buys", key="k", time="ts").window(windows.sliding(ms=d), grace=grace, emit=emit)
-      .sum("price", name="sliding").to("out"))
-    drv = TestDriver(p, partitions=partitions)
-    for key, ts, price in recs:
-        drv.pipe("buys", {"k": key, "ts": ts, "price": price}, key=key)
-    values, closed, late = sliding_replay(recs, partitions, d, grace)
-    assert {(w.key, w.start): w.value for _, w in drv.table("sliding").items()} == values
-    if emit == "final":
-        got = [(o.value["key"], o.value["start"], o.value["value"]) for o in drv.read("out")]
-        assert sorted(got) == sorted((k, s, values[(k, s)]) for k, s in closed)
-    assert {x.offset for x in drv.dead_letters() if x.stage == "late"} == {
-        _offset(recs, i, partitions) for i in late}

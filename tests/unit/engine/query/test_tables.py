@@ -61,3 +61,22 @@ def test_app_runs_and_queries_the_embedded_log(tmp_path: Path) -> None:
     with App(_pipeline(), str(tmp_path), read_only=True) as app:
         assert app.table("avg-price").get("fig") == 7.0
         assert app.table("revenue").windows("fig") == [WindowResult("fig", 30, 40, 7)]
+
+
+def test_app_reads_tables_as_empty_before_their_first_commit(tmp_path: Path) -> None:
+    """A job killed before its first commit leaves no store behind: its tables are empty
+    (not an error) to a read-only App."""
+    import asyncio
+
+    from engine.transport import EmbeddedLog
+
+    async def produce() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("buys", 2)
+        await log.close()
+
+    asyncio.run(produce())
+    with App(_pipeline(), str(tmp_path), read_only=True) as app:
+        assert app.table("avg-price").get("fig") is None
+        assert app.table("avg-price").items() == []
+        assert app.table("revenue").windows("fig") == []
