@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.api import ConfigError
-from engine.plan import PhysicalPlan
+from engine.physical import PhysicalPlan
 from engine.query import table_views
 from engine.query.http import start_server
 from engine.state import Backend

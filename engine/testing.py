@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from engine.api import Headers
+from engine.api.records import is_control
 from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.plan import plan
@@ -53,6 +54,7 @@ class DeadLetter:
     offset: int
     key: str | None
     value: bytes | None
+    emitted_by: str | None = None  # a result of this processor failed (not an input record)
 
 
 def _encode(value: Any) -> bytes | None:
@@ -138,8 +140,9 @@ class TestDriver:
         out = []
         for partition, end in enumerate(run_sync(self.log.end_offsets(topic))):
             for off, k, v, ts, h in run_sync(self.log.read((topic, partition), 0, end)):
-                out.append(Output(topic, partition, off, key_from_bytes(k), _decode(v), ts,
-                                  _headers(h)))
+                if not is_control(h):
+                    out.append(Output(topic, partition, off, key_from_bytes(k), _decode(v), ts,
+                                      _headers(h)))
         return out
 
     def values(self, topic: str) -> list[Any]:
@@ -162,6 +165,8 @@ class TestDriver:
             h = o.headers
             raw = o.value if isinstance(o.value, bytes) or o.value is None else _encode(o.value)
             out.append(DeadLetter(h["shoal.stage"], h["shoal.operator"], h["shoal.error"],
-                                  h["shoal.source.topic"], int(h["shoal.source.partition"]),
-                                  int(h["shoal.source.offset"]), o.key, raw))
+                                  h.get("shoal.source.topic", ""),
+                                  int(h.get("shoal.source.partition", -1)),
+                                  int(h.get("shoal.source.offset", -1)), o.key, raw,
+                                  h.get("shoal.emitted.by")))
         return out

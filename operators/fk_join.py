@@ -22,42 +22,42 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from engine.api.processor import Emit, Processor, ProcessorContext
+from engine.api.nodes import ProcessorNode, TableNode
+from engine.api.processor import Emit, Processor, ProcessorContext, require_key
 from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore, prefix_end
-from operators.aggregate import StatefulNode
-from operators.join import JoinedTable, TwoSidedJoin, materialized
+from operators.join import JoinedTable, Materializer, TwoSidedJoin
 
 SUBSCRIBE, UNSUBSCRIBE = "sub", "unsub"
 
 
 @dataclass(frozen=True, slots=True)
-class FKSubscribe(StatefulNode):
+class FKSubscribe(ProcessorNode):
     """Left side: (un)subscribes left keys to the foreign keys of their rows."""
 
     on: Callable[[Any], Any]
-    left: StatefulNode
+    left: TableNode
 
     @property
-    def queryable(self) -> bool:
-        return False
+    def stores(self) -> tuple[str, ...]:
+        return (self.name,)
 
     def describe(self) -> dict[str, Any]:
         return {"foreign_key": getattr(self.on, "__qualname__", "fn"), "store": self.name}
 
-    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        assert emit is not None, "a subscription always has its topic downstream"
         return Subscriber(ctx.store(self.name), self, emit)
 
 
-class Subscriber:
+class Subscriber(Processor):
     """Emits (fk, (op, left key, version)) subscription messages for each left change."""
 
     def __init__(self, store: KeyValueStore, node: FKSubscribe, emit: Emit) -> None:
         self.store, self.node, self.emit = store, node, emit
 
-    def process(self, key: bytes | None, value: Any, ts: int) -> None:
-        if key is None:
-            raise ValueError("a foreign-key join needs keyed left rows; this change has none")
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        key = require_key(key, "a foreign-key join (left row)")
         old = self.store.get(key)
         fk = None if value is None else key_to_bytes(self.node.on(value))
         version = 1 if old is None else old[1] + 1
@@ -77,24 +77,21 @@ def subscriber_key(fk: bytes, left_key: bytes) -> bytes:
 class FKRespond(TwoSidedJoin):
     """Right side: side 0 are subscription messages, side 1 the right table's changes."""
 
-    right: StatefulNode
+    right: TableNode
 
     @property
     def stores(self) -> tuple[str, ...]:
         return (self.name,)
 
-    @property
-    def queryable(self) -> bool:
-        return False
-
     def describe(self) -> dict[str, Any]:
         return {"right": self.right.name, "store": self.name}
 
-    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        assert emit is not None, "a response always has its topic downstream"
         return Responder(ctx.store(self.name), ctx.store(self.right.name), self, emit)
 
 
-class Responder:
+class Responder(Processor):
     """Emits (left key, (fk, version, right row)) answers."""
 
     def __init__(self, subscribers: KeyValueStore, right: KeyValueStore, node: FKRespond,
@@ -102,8 +99,7 @@ class Responder:
         self.subscribers, self.right, self.node, self.emit = subscribers, right, node, emit
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
-        if key is None:
-            raise ValueError("a foreign-key join needs keyed right rows; this change has none")
+        key = require_key(key, "a foreign-key join (right row)")
         if side == 1:
             prefix = subscriber_key(key, b"")
             for sk, version in list(self.subscribers.items(prefix, prefix_end(prefix))):
@@ -126,27 +122,26 @@ class FKResult(JoinedTable):
     subscribe: FKSubscribe
     join_kind: ClassVar[str] = "foreign-key"
 
-    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
         return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self,
-                       materialized(ctx.store(self.name), emit))
+                       Materializer(ctx.store(self.name), emit))
 
 
-class Answers:
+class Answers(Processor):
     """Turns current answers into joined rows; deletes rows whose left side went."""
 
     def __init__(self, left: KeyValueStore, versions: KeyValueStore, node: FKResult,
-                 emit: Emit) -> None:
-        self.left, self.versions, self.node, self.emit = left, versions, node, emit
+                 keep: Materializer) -> None:
+        self.left, self.versions, self.node, self.keep = left, versions, node, keep
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
-        if key is None:
-            raise ValueError("a foreign-key join needs keyed rows; this change has none")
+        key = require_key(key, "a foreign-key join")
         node = self.node
         if side == 1:  # a left change: joined rows wait for the answer, unless no fk
             if value is None:
-                self.emit(key, None, ts)
+                self.keep(key, None, ts)
             elif node.subscribe.on(value) is None:
-                self.emit(key, node.joiner(value, None) if node.how == "left" else None, ts)
+                self.keep(key, node.joiner(value, None) if node.how == "left" else None, ts)
             return
         fk, version, row = value
         if self.versions.get(key) != [fk, version]:
@@ -156,4 +151,4 @@ class Answers:
         if left is None:
             return
         present = row is not None or node.how == "left"
-        self.emit(key, node.joiner(left, row) if present else None, ts)
+        self.keep(key, node.joiner(left, row) if present else None, ts)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import Node
+from engine.api.nodes import ProcessorNode
 from engine.api.processor import Emit, Processor, ProcessorContext
 from engine.api.serde import key_to_bytes
-from operators.aggregate import StatefulNode
 from operators.join import Joiner, Lookup
 
 
@@ -44,7 +44,7 @@ class GlobalTableSource(Node):
 
 
 @dataclass(frozen=True, slots=True)
-class GlobalTableJoin(StatefulNode):
+class GlobalTableJoin(ProcessorNode):
     """stream ⋈ global table on key_fn(value) (default: the record key); the output keeps
     the stream's key. how = 'inner' (needs a row) or 'left'."""
 
@@ -54,16 +54,12 @@ class GlobalTableJoin(StatefulNode):
     key_fn: Callable[[Any], Any] | None = None
 
     @property
-    def stores(self) -> tuple[str, ...]:
-        return ()
-
-    @property
     def needs_keys(self) -> bool:
         return self.key_fn is None
 
     def describe(self) -> dict[str, Any]:
         return {"join": f"stream-global-table {self.how}", "table": self.table.name}
 
-    def processor(self, ctx: ProcessorContext, emit: Emit) -> Processor:
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
         return Lookup(ctx.global_table(self.table.name), lambda row: row, self.key_fn,
                       self.joiner, self.how, emit)

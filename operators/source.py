@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import FuseContext, Node, callable_name
+from engine.api.codegen import Fused
 from engine.api.serde import (
     Schema,
     coerce_timestamp,
@@ -36,6 +37,13 @@ class Source(Node):
     time: TimeSpec = None
     internal: bool = False
     tombstones: bool = False
+    feedback: bool = False  # a foreign-key join's responses, read back by their asker
+
+    @property
+    def rank(self) -> int:
+        """Which input goes first among records of equal order time: tables (0), then
+        streams (1), then feedback (2)."""
+        return 2 if self.feedback else 0 if self.tombstones else 1
 
     @property
     def keyed(self) -> bool | None:
@@ -48,29 +56,45 @@ class Source(Node):
         time = self.time if isinstance(self.time, str | None) else callable_name(self.time)
         return {"topic": self.topic, "schema": schema, "key": self.key_field, "time": time}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def prepare(self, ctx: FuseContext) -> None:
+        """Write the body of the prepare loop of an external source: decode `raw` into `v`,
+        take the key from the value where the record has none, and the event time `ts`
+        (before ordering: the task orders its inputs by event time)."""
         w = ctx.w
+        decode = w.const(value_decoder(self.schema), "dec")
         ctx.stage("decode", self.name)
-        decode = internal_decoder() if self.internal else value_decoder(self.schema)
         if self.tombstones:  # a table's topic: a null value deletes the key
-            w.line(f"v = None if {var} is None else {w.const(decode, 'dec')}({var})")
+            w.line(f"v = None if raw is None else {decode}(raw)")
         else:
-            w.line(f"v = {w.const(decode, 'dec')}({var})")
+            w.line(f"v = {decode}(raw)")
         if self.key_field is not None:
             ctx.stage("key", self.name)
-            w.open("if k is None:" if not self.tombstones else "if k is None and v is not None:")
-            access = _field_access(self.schema, "v", self.key_field)
-            w.line(f"k = {w.const(key_to_bytes, 'keyb')}({access})")
-            w.level -= 1
+            with w.block("if k is None:" if not self.tombstones
+                         else "if k is None and v is not None:"):
+                w.line(f"k = {w.const(key_to_bytes, 'keyb')}"
+                       f"({_field_access(self.schema, 'v', self.key_field)})")
         if self.time is not None:
             ctx.stage("time", self.name)
-            if self.tombstones:
-                w.open("if v is not None:")
-            if isinstance(self.time, str):
-                w.line(f"ts = {_field_access(self.schema, 'v', self.time)}")
-            else:
-                w.line(f"ts = {w.const(self.time, 'timefn')}(v)")
-            w.open("if ts.__class__ is not int:")
-            w.line(f"ts = {w.const(coerce_timestamp, 'ts')}(ts)")
-            w.level -= 1 + self.tombstones
-        return "v"
+            with w.blocks(("if v is not None:",) if self.tombstones else ()):
+                self._event_time(ctx)
+
+    def _event_time(self, ctx: FuseContext) -> None:
+        w = ctx.w
+        if isinstance(self.time, str):
+            w.line(f"e = {_field_access(self.schema, 'v', self.time)}")
+        else:
+            w.line(f"e = {w.const(self.time, 'timefn')}(v)")
+        with w.block("if e.__class__ is not int:"):
+            w.line(f"e = {w.const(coerce_timestamp, 'ts')}(e)")
+        w.line("ts = e")
+
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
+        """The run loop's part: an internal source decodes here (its order comes from the
+        record header); an external one was decoded by `prepare`."""
+        if self.internal:
+            ctx.stage("decode", self.name)
+            decode = ctx.w.const(internal_decoder(), "idec")
+            value = f"None if {var} is None else {decode}({var})" if self.tombstones \
+                else f"{decode}({var})"
+            ctx.w.line(f"v = {value}")
+        return Fused("v")

@@ -1,6 +1,8 @@
 """Stateless operators: map, filter, flat_map, branch, merge, key_by and repartition.
 
 Each writes a few lines of per-record code; the planner fuses a chain of them into one loop.
+Records written to internal topics carry their order time `ot` (the order time of the
+record being processed) for the reading task to merge its writers by.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import FuseContext, Node, callable_name
+from engine.api.codegen import Fused
 from engine.api.serde import internal_encoder, key_to_bytes, value_encoder
 
 
@@ -22,11 +25,11 @@ class Map(Node):
     def describe(self) -> dict[str, Any]:
         return {"fn": callable_name(self.fn)}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("operator", self.name)
         out = ctx.w.fresh("v")
         ctx.w.line(f"{out} = {ctx.w.const(self.fn, 'fn')}({var})")
-        return out
+        return Fused(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +41,9 @@ class Filter(Node):
     def describe(self) -> dict[str, Any]:
         return {"fn": callable_name(self.fn)}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("operator", self.name)
-        ctx.w.open(f"if {ctx.w.const(self.fn, 'fn')}({var}):")
-        return var
+        return Fused(var, (f"if {ctx.w.const(self.fn, 'fn')}({var}):",))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +55,10 @@ class FlatMap(Node):
     def describe(self) -> dict[str, Any]:
         return {"fn": callable_name(self.fn)}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("operator", self.name)
         out = ctx.w.fresh("v")
-        ctx.w.open(f"for {out} in {ctx.w.const(self.fn, 'fn')}({var}):")
-        return out
+        return Fused(out, (f"for {out} in {ctx.w.const(self.fn, 'fn')}({var}):",))
 
 
 def _first_match(predicates: tuple[Callable[[Any], Any], ...]) -> Callable[[Any], int]:
@@ -81,11 +82,11 @@ class Branch(Node):
     def describe(self) -> dict[str, Any]:
         return {"predicates": [callable_name(p) for p in self.predicates]}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("operator", self.name)
         select = ctx.w.const(_first_match(self.predicates), "branch")
         ctx.w.line(f"br_{self.id} = {select}({var})")
-        return var
+        return Fused(var)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,17 +98,16 @@ class BranchArm(Node):
     def describe(self) -> dict[str, Any]:
         return {"arm": self.index}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
-        ctx.w.open(f"if br_{self.parents[0]} == {self.index}:")
-        return var
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
+        return Fused(var, (f"if br_{self.parents[0]} == {self.index}:",))
 
 
 @dataclass(frozen=True, slots=True)
 class Merge(Node):
     """Union of several streams; records keep their order within each input."""
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
-        return var
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
+        return Fused(var)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +129,15 @@ class KeyBy(Node):
     def describe(self) -> dict[str, Any]:
         return {"fn": callable_name(self.fn), "topic": self.topic, "partitions": self.partitions}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("key", self.name)
         w = ctx.w
         key = w.fresh("k")
         w.line(f"{key} = {w.const(key_to_bytes, 'keyb')}({w.const(self.fn, 'fn')}({var}))")
         ctx.stage("encode", self.name)
-        buf = ctx.buffer(self.topic, "repartition")
-        w.line(f"{buf}(({key}, {w.const(internal_encoder(), 'ienc')}({var}), ts, None))")
-        return var
+        buf = ctx.buffer(self.topic, "internal")
+        w.line(f"{buf}(({key}, {w.const(internal_encoder(), 'ienc')}({var}), ts, None, ot))")
+        return Fused(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +149,7 @@ class Repartition(Node):
     topic: str
     partitions: int | None = None
     tombstones: bool = False
+    feedback: bool = False  # read back by the task that asked (foreign-key responses)
 
     @property
     def repartitions(self) -> bool:
@@ -157,14 +158,14 @@ class Repartition(Node):
     def describe(self) -> dict[str, Any]:
         return {"topic": self.topic, "partitions": self.partitions}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("encode", self.name)
         w = ctx.w
-        buf = ctx.buffer(self.topic, "repartition")
+        buf = ctx.buffer(self.topic, "internal")
         enc = w.const(internal_encoder(), "ienc")
         value = f"None if {var} is None else {enc}({var})" if self.tombstones else f"{enc}({var})"
-        w.line(f"{buf}((k, {value}, ts, None))")
-        return var
+        w.line(f"{buf}((k, {value}, ts, None, ot))")
+        return Fused(None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +177,8 @@ class Sink(Node):
     def describe(self) -> dict[str, Any]:
         return {"topic": self.topic}
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("encode", self.name)
         buf = ctx.buffer(self.topic, "sink")
         ctx.w.line(f"{buf}((k, {ctx.w.const(value_encoder(), 'enc')}({var}), ts, None))")
-        return var
+        return Fused(None)

@@ -1,12 +1,16 @@
-"""A small writer for generated Python source, used to fuse stateless operator chains.
+"""A small writer for generated Python source, used to fuse operator chains.
 
 Operators describe their per-record work as a few lines of code through this writer; the
 planner stitches those fragments into one loop per source, so a chain of N stateless
-operators costs one loop and no per-operator call stack.
+operators costs one loop and no per-operator call stack. Blocks are written with
+`with w.block("if ...:"):`, so indentation follows the structure of the code that writes it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -15,18 +19,41 @@ class CodeWriter:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.level = 0
         self.constants: dict[str, Any] = {}
+        self._level = 0
         self._counter = 0
 
     def line(self, text: str) -> None:
         """Append one line at the current indentation."""
-        self.lines.append("    " * self.level + text)
+        self.lines.append("    " * self._level + text)
 
-    def open(self, header: str) -> None:
-        """Append a block header (`if ...:`, `for ...:`) and indent what follows."""
+    @contextmanager
+    def block(self, header: str) -> Iterator[None]:
+        """`header` (`if ...:`, `for ...:`, `def ...:`) with the lines written inside the
+        `with` indented under it."""
         self.line(header)
-        self.level += 1
+        self._level += 1
+        try:
+            yield
+        finally:
+            self._level -= 1
+
+    @contextmanager
+    def blocks(self, headers: tuple[str, ...]) -> Iterator[None]:
+        """Several nested blocks, outermost first."""
+        if not headers:
+            yield
+            return
+        with self.block(headers[0]), self.blocks(headers[1:]):
+            yield
+
+    def mark(self) -> int:
+        """A position to test later with `wrote_since`."""
+        return len(self.lines)
+
+    def wrote_since(self, mark: int) -> bool:
+        """True when lines were written after `mark`."""
+        return len(self.lines) > mark
 
     def fresh(self, prefix: str) -> str:
         """A new local variable name."""
@@ -47,6 +74,16 @@ class CodeWriter:
         return "\n".join(self.lines) + "\n"
 
 
+@dataclass(frozen=True)
+class Fused:
+    """What a node's fused code hands on to its children: the variable holding its output
+    (None: the chain ends here, a processor's emit function carries on) and the block headers
+    (a filter's `if`, a flat_map's `for`) that everything downstream is nested in."""
+
+    var: str | None
+    blocks: tuple[str, ...] = ()
+
+
 class FuseContext:
     """What an operator fragment may use besides the writer: buffers and error stages."""
 
@@ -54,15 +91,14 @@ class FuseContext:
         self.w = writer
         self.stages: list[tuple[str, str]] = []
         self.buffers: list[tuple[str, str]] = []
-        self.came_from: int | None = None  # the parent whose output the next node reads
 
     def stage(self, kind: str, operator: str) -> None:
-        """Mark the following lines as operator `operator` for dead-letter headers."""
+        """Mark the following lines as stage `kind` of `operator` for dead-letter headers."""
         self.stages.append((kind, operator))
         self.w.line(f"op = {len(self.stages) - 1}")
 
     def buffer(self, topic: str, kind: str) -> str:
-        """Local name of the output list for `topic` (kind: 'sink' or 'repartition')."""
+        """Local name of the output list's append for `topic` (kind: 'sink' or 'internal')."""
         for index, (existing, _) in enumerate(self.buffers):
             if existing == topic:
                 return f"out_{index}"

@@ -1,7 +1,10 @@
-"""The logical graph's node type. Nodes are immutable and carry their own code.
+"""The logical graph's node types. Nodes are immutable and carry their own code.
 
-A node's `fuse` writes the per-record code of a stateless operator; stateful operators
-(next issues) add a processor factory. The runtime never imports `operators`.
+- `Node`: writes its per-record code into the fused loop of its sub-topology (`fuse`).
+- `ProcessorNode`: a node whose work runs in a `Processor` built per task (aggregations,
+  tables, joins); it may own stores (`stores`).
+- `Materialized`: the capability of being a queryable table (read by `engine/query`).
+The runtime only sees these types, so it never imports `operators`.
 """
 
 from __future__ import annotations
@@ -9,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.api.codegen import FuseContext
+from engine.api.codegen import FuseContext, Fused
+from engine.api.processor import Emit, Processor, ProcessorContext
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +30,9 @@ class Node:
         """Short operator kind shown in plans."""
         return type(self).__name__.lower()
 
-    def fuse(self, ctx: FuseContext, var: str) -> str:
-        """Write this operator's per-record code reading `var`; return the output variable."""
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
+        """Write this node's per-record code reading `var` (the output of `parent`); return
+        what its children read and the blocks they are nested in."""
         raise NotImplementedError(f"{self.kind} cannot be fused")
 
     def describe(self) -> dict[str, Any]:
@@ -53,6 +58,68 @@ class Node:
     def keyed(self) -> bool | None:
         """Whether the output is keyed; None means 'same as the input'."""
         return None
+
+
+class ProcessorNode(Node):
+    """A node run by a processor built per task; the fused chain ends with a call to it and
+    its children run in the emit function it is given."""
+
+    __slots__ = ()
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        """Names of the stores this node owns (stores and internal topics derive from the
+        node's stable name)."""
+        return ()
+
+    @property
+    def needs_keys(self) -> bool:
+        """True when the input must be keyed (equal keys meet in one task)."""
+        return True
+
+    @property
+    def sided(self) -> bool:
+        """True when the processor needs to know which parent a record comes from."""
+        return False
+
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        """Build this node's processor for one task (emit None: nothing downstream)."""
+        raise NotImplementedError
+
+    def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
+        ctx.stage("operator", self.name)
+        side = f", {self.parents.index(parent)}" if self.sided and parent in self.parents else ""
+        ctx.w.line(f"proc_{self.id}(k, {var}, ts{side})")
+        return Fused(None)
+
+
+class Materialized:
+    """Capability of a node whose store `name` is a queryable table."""
+
+    __slots__ = ()
+
+    @property
+    def windowed(self) -> bool:
+        """True when the store's keys are (key, window start)."""
+        return False
+
+    def window_end(self, start: int, stored: Any) -> int:
+        """End of the window starting at `start` whose stored entry is `stored`."""
+        return start
+
+    def table_value(self, stored: Any) -> Any:
+        """The table's value for a stored entry."""
+        return stored
+
+
+class TableNode(ProcessorNode, Materialized):
+    """A processor node whose one store, named after it, is a queryable table."""
+
+    __slots__ = ()
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name,)
 
 
 def callable_name(fn: Any) -> str:

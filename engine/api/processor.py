@@ -1,15 +1,28 @@
-"""The processor contract of stateful operators, and the record types they emit."""
+"""The processor contract: what a task runs for every stateful node, and what it gets.
+
+A `ProcessorNode` (engine/api/nodes.py) builds one `Processor` per task. The task pushes
+records through `process` in the task's deterministic order and calls the other hooks at
+commits, on wall-clock idleness and at the end of a drained input; a processor overrides
+the hooks it needs. Results go downstream through the `Emit` it was built with (None when
+nothing is downstream, so a table read only by queries costs no call per record).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Protocol
 
 import msgspec
 
 from engine.api.state import KeyValueStore
 
-Emit = Callable[[bytes | None, Any, int], None]
+
+class Emit(Protocol):
+    """Hands a result downstream. `expired=True` marks results a processor emits because
+    time passed (a window closing, an unmatched join row), not because of the record it is
+    processing: a failure downstream of such a result is not blamed on that record."""
+
+    def __call__(self, key: bytes | None, value: Any, ts: int, expired: bool = False
+                 ) -> None: ...
 
 
 class WindowResult(msgspec.Struct, frozen=True):
@@ -24,7 +37,8 @@ class WindowResult(msgspec.Struct, frozen=True):
 class ProcessorContext(Protocol):
     """What a task gives a processor: its partition, its stores and the global tables."""
 
-    partition: int
+    @property
+    def partition(self) -> int: ...
 
     def store(self, name: str) -> KeyValueStore: ...
 
@@ -47,24 +61,33 @@ class GlobalTableSpec(Protocol):
         ...
 
 
-class Processor(Protocol):
-    """Handles one record at a time; emits downstream through the `emit` it was built with."""
+def require_key(key: bytes | None, what: str) -> bytes:
+    """`key`, or a clear error for a record without one (dead-lettered by the caller)."""
+    if key is None:
+        raise ValueError(f"{what} needs a key; this record has none")
+    return key
 
-    def process(self, key: bytes | None, value: Any, ts: int) -> None: ...
 
+class Processor:
+    """Handles a task's records for one node. `side` says which input of a two-input node
+    (a join) a record comes from; one-input processors ignore it."""
 
-class TimeDriven(Protocol):
-    """A processor with a stream time: persisted by `before_commit` (called by its task just
-    before the commit flushes stores), moved on by wall-clock time on a quiet partition."""
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        """Handle one record (raise LateRecord for a record too late to count)."""
+        raise NotImplementedError
 
     def before_commit(self) -> None:
-        """Write what must be durable with this commit (e.g. stream time) to the stores."""
-        ...
+        """Write what must be durable with the coming commit (e.g. stream time)."""
 
     def idle(self, elapsed_ms: int) -> None:
-        """No input for `elapsed_ms` of wall-clock time: advance stream time that far past
-        the last record's, closing (and emitting) windows that are due."""
-        ...
+        """No input for `elapsed_ms` of wall-clock time: move stream time that far past the
+        last record's, closing (and emitting) what is due."""
 
+    def finish(self) -> None:
+        """The input ended (a drained run): emit every result still pending (open windows and
+        sessions, unmatched join rows) as final; later input falling into them is late."""
 
-ProcessorFactory = Callable[[ProcessorContext, Emit], Processor]
+    def lateness(self) -> tuple[int, int, int]:
+        """(records seen, records late, grace in ms that would have kept every late one);
+        (0, 0, 0) for processors that never drop late records."""
+        return 0, 0, 0

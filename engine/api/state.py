@@ -1,6 +1,6 @@
 """The state contract operators program against: a key-value store per task.
 
-Keys are bytes (use `engine.api.keys` encodings for composite keys, which keep order);
+Keys are bytes (`window_key` encodes (key, window start) keeping order);
 values are Python objects. Reads see the task's own uncommitted writes; writes become
 durable at the next commit, together with the outputs and input offsets they belong to.
 """
@@ -32,6 +32,16 @@ class KeyValueStore(Protocol):
               ) -> Iterator[tuple[bytes, Any]]:
         """Entries with start <= key < end, in key order."""
         ...
+
+
+META = b"\xff\xff"
+"""Keys from here on hold a processor's bookkeeping (stream time, counters), not table rows;
+window keys (`window_key`) always sort before it."""
+
+
+def meta_key(name: str) -> bytes:
+    """A bookkeeping key of a store (after every window key)."""
+    return META + name.encode()
 
 
 def prefix_end(prefix: bytes) -> bytes | None:

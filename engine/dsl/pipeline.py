@@ -11,11 +11,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.api import Node, PlanError
+from engine.api.nodes import TableNode
 from engine.api.serde import Schema, value_decoder
 from engine.api.windows import WindowSpec
 from engine.dsl.table import Aggregations, GlobalTable, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
-from operators.aggregate import Materialize, StatefulNode
+from operators.aggregate import Materialize
 from operators.global_table import GlobalTableJoin, GlobalTableSource
 from operators.join import StreamTableJoin
 from operators.source import TimeSpec
@@ -232,7 +233,7 @@ class Stream(Aggregations):
         if how not in ("inner", "left"):
             raise ValueError(f"a stream-table join is 'inner' or 'left', got {how!r}")
         node = self.pipeline.nodes[table.node_id]
-        if not isinstance(node, StatefulNode) or node.windowed:
+        if not isinstance(node, TableNode) or node.windowed:
             raise PlanError(f"join() needs a materialized, non-windowed table; "
                             f"'{node.name}' is not one (join before map_values/filter)")
         return self.pipeline._add(StreamTableJoin, (self.node_id,), name, table=node,

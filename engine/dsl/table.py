@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 from engine.api import PlanError
 from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
+from engine.api.nodes import TableNode
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
 from operators import Repartition
 from operators.aggregate import (
     Aggregate,
-    StatefulNode,
     TableFilter,
     TableMap,
     WindowAggregate,
@@ -183,7 +183,7 @@ class Table:
         if on is not None and not callable(on):
             raise TypeError("join(on=...) expects a callable giving the foreign key")
         for node in (left, right):
-            if not isinstance(node, StatefulNode) or node.windowed:
+            if not isinstance(node, TableNode) or node.windowed:
                 raise PlanError(f"join() needs materialized, non-windowed tables; "
                                 f"'{node.name}' is not one")
         from engine.dsl.pipeline import check_name
@@ -224,7 +224,7 @@ def foreign_key_join(left: Table, right: Table, joiner: Callable[[Any, Any], Any
     respond = p._add(FKRespond, (to_right.node_id, right.node_id), f"{name}.respond",
                      right=right_node)
     to_left = p._add(Repartition, (respond.node_id,), f"{name}.response",
-                     topic=f"{p.name}-{name}-response")
+                     topic=f"{p.name}-{name}-response", feedback=True)
     result = p._add(FKResult, (to_left.node_id, left.node_id), name, left=left_node,
                     right=right_node, subscribe=p.nodes[sub.node_id], joiner=joiner, how=how)
     return Table(p, result.node_id)

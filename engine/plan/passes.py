@@ -7,12 +7,12 @@ from collections import Counter
 from collections.abc import Mapping
 
 from engine.api import Node, PlanError
+from engine.api.nodes import ProcessorNode
 from engine.dsl import Pipeline
+from engine.physical import InternalTopic, PhysicalPlan, SubTopology
 from engine.plan.copartition import copartition
 from engine.plan.fuse import fuse_subtopology
-from engine.plan.physical import InternalTopic, PhysicalPlan, SubTopology
 from operators import KeyBy, Repartition, Sink, Source
-from operators.aggregate import StatefulNode
 from operators.global_table import GlobalTableSource
 
 Graph = tuple[Node, ...]
@@ -36,7 +36,7 @@ def validate(graph: Graph, pipeline: str) -> Graph:
         if count > 1:
             raise PlanError(f"topic '{topic}' is read by two p.stream(...) calls; "
                             "read it once and reuse the stream")
-    if not any(isinstance(n, Sink | KeyBy | StatefulNode) for n in graph):
+    if not any(isinstance(n, Sink | KeyBy | ProcessorNode) for n in graph):
         raise PlanError(f"pipeline '{pipeline}' writes nothing: end a stream with .to(topic) "
                         "or aggregate it into a table")
     return graph
@@ -58,7 +58,7 @@ def require_keys(graph: Graph, keyed: dict[int, bool]) -> Graph:
     """Aggregations (and later joins) need keyed inputs."""
     for node in graph:
         inputs = (*node.parents, *node.links)
-        if isinstance(node, StatefulNode) and node.needs_keys and \
+        if isinstance(node, ProcessorNode) and node.needs_keys and \
                 not all(keyed[p] for p in inputs):
             raise PlanError(
                 f"'{node.name}' ({node.kind}) needs a keyed stream: declare key= on "
@@ -80,7 +80,8 @@ def insert_repartitions(graph: Graph) -> Graph:
             continue
         source = Source(max(n.id for n in nodes) + 1, f"{node.name}.source", (),
                         pipeline=node.pipeline, topic=node.topic, internal=True,
-                        tombstones=getattr(node, "tombstones", False))
+                        tombstones=getattr(node, "tombstones", False),
+                        feedback=getattr(node, "feedback", False))
         nodes.append(source)
         nodes = [
             dataclasses.replace(n, parents=tuple(source.id if p == node.id else p
@@ -127,7 +128,10 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
     graph = require_keys(graph, infer_keys(graph))
     graph = copartition(graph, pipeline.name, partitions or {})
     graph = insert_repartitions(graph)
-    subs = [fuse_subtopology(i, part) for i, part in enumerate(cut_subtopologies(graph))]
+    parts = cut_subtopologies(graph)
+    writers = {n.topic: i for i, part in enumerate(parts) for n in part
+               if isinstance(n, KeyBy | Repartition)}
+    subs = [fuse_subtopology(i, part, writers) for i, part in enumerate(parts)]
     return PhysicalPlan(
         pipeline=pipeline.name,
         on_error=pipeline.on_error,

@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from engine.api import Node
-from engine.plan.physical import PhysicalPlan, SubTopology
+from engine.api.nodes import TableNode
+from engine.physical import PhysicalPlan, SubTopology
 
 
 def _node_dict(node: Node) -> dict[str, Any]:
@@ -78,7 +79,7 @@ def to_text(plan: PhysicalPlan) -> str:
         lines.append("Global tables (every worker reads all partitions, kept in memory):")
         lines.extend(f"  {t.name} (topic {t.topic})" for t in plan.global_tables)
     tables = {n.name for sub in plan.subtopologies for n in sub.nodes
-              if getattr(n, "queryable", False)}
+              if isinstance(n, TableNode)}
     stores = [(name, sub.id) for sub in plan.subtopologies for name in sub.stores]
     lines.append("State stores:" if stores else "State stores: none")
     lines.extend(f"  {name} (sub-topology {sub_id}; "

@@ -7,13 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import ConfigError
+from engine.api.nodes import TableNode
 from engine.api.processor import WindowResult
 from engine.api.serde import key_from_bytes, key_to_bytes
-from engine.api.state import prefix_end, split_window_key, window_key
-from engine.plan import PhysicalPlan
+from engine.api.state import META, prefix_end, split_window_key, window_key
+from engine.physical import PhysicalPlan
 from engine.state import Backend, TaskStore
 from engine.transport.partitioner import partition_for
-from operators.aggregate import STREAM_TIME, StatefulNode
 
 Row = tuple[str | None, Any]
 
@@ -22,7 +22,7 @@ Row = tuple[str | None, Any]
 class TableView:
     """One table across all its partitions. Keys are str/bytes/int as in the pipeline."""
 
-    node: StatefulNode
+    node: TableNode
     partitions: int
     backend: Backend
 
@@ -50,7 +50,7 @@ class TableView:
 
     def _entries(self) -> Iterator[tuple[bytes, Any]]:
         for partition in range(self.partitions):
-            yield from self._store(partition).items(None, STREAM_TIME)
+            yield from self._store(partition).items(None, META if self.windowed else None)
 
     def items(self, prefix: str | None = None, start: str | None = None,
               end: str | None = None, limit: int | None = None) -> list[Row]:
@@ -136,7 +136,7 @@ def table_views(plan: PhysicalPlan, partitions: dict[str, int],
     for sub in plan.subtopologies:
         count = max((partitions.get(t, 0) for t in sub.sources), default=0)
         for node in sub.nodes:
-            if isinstance(node, StatefulNode) and node.name in node.stores and node.queryable:
+            if isinstance(node, TableNode):
                 views[node.name] = TableView(node, count,
                                              backend(f"{plan.pipeline}.{node.name}"))
     return views

@@ -4,30 +4,34 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.runtime.buffers import OutputBuffers
 from engine.runtime.task import Task
-from engine.transport import CommitBatch, Transport
+from engine.transport.base import CommitBatch, Transport
 
 
-async def commit(tasks: Iterable[Task], outputs: OutputBuffers, transport: Transport,
-                 group: str) -> CommitBatch:
-    """Commit everything the tasks processed since the last commit.
+async def commit(tasks: Iterable[Task], transport: Transport, group: str) -> CommitBatch | None:
+    """Commit everything the tasks did since the last commit; None when nothing was to.
 
-    1. Drain the worker's output buffers (sinks, repartition topics, dead letters; one per
-       topic, shared by all tasks, in the order records were produced) and take the next
-       offset of every input partition each task read.
-    2. Flush each task's stores: their dirty cache entries join the same batch.
-    3. Hand the batch to the log in one call. The embedded log writes outputs, end offsets
-       and the group's positions as one RocksDB WriteBatch, so a crash at any instant leaves
-       either all of it or none; a Kafka log produces, awaits every ack, then commits offsets.
-    4. Return the batch (for counting) only after the log accepted it.
-    A failure at step 3 raises: the caller stops, and a restart replays from the last commit.
+    1. Each task that has anything to say hands over its part: its outputs (sinks, internal
+       topics with their sequence headers and control records, dead letters), the dirty
+       entries of its stores, the positions of its inputs (the first record not run yet) and
+       its progress (lanes, what its readers were told, the decisions of this commit).
+    2. The log takes the batch in one call. The embedded log writes all of it as one RocksDB
+       WriteBatch, so a crash at any instant leaves either all of it or none; a Kafka log
+       produces, awaits every ack, then commits the offsets.
+    3. Only then do the tasks act on the decisions the batch recorded (an input turning idle,
+       an idle one resuming, an idle tick), so that a replay after a crash follows them.
+    A failure at step 2 raises: the caller stops, and a restart replays from the last commit.
     """
-    batch = CommitBatch(outputs=outputs.drain())
-    for task in tasks:
-        batch.state.extend(task.flush_state())
-        batch.positions.update(task.positions)
-        task.pending = 0
-    if batch.outputs or batch.positions or batch.state:
-        await transport.commit(group, batch)
+    parts = [(task, task.commit_parts()) for task in tasks if task.needs_commit()]
+    if not parts:
+        return None
+    batch = CommitBatch()
+    for task, part in parts:
+        batch.outputs.extend(part.outputs)
+        batch.state.extend(part.state)
+        batch.positions.update(part.positions)
+        batch.progress[task.id] = (part.positions, part.progress)
+    await transport.commit(group, batch)
+    for task, _ in parts:
+        task.after_commit()
     return batch

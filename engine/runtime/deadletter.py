@@ -2,56 +2,113 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from engine.api import Headers, OutRecord, PipelineFailed
 from engine.api.errors import LateRecord
+from engine.api.serde import internal_decoder, value_encoder
+from engine.runtime.lanes import FOREIGN
+
+_encode = value_encoder()
+_internal = internal_decoder()
+
+
+def readable(raw: bytes | None, internal: bool) -> bytes | None:
+    """A dead letter's value as the user gave it: internal topics' encoding becomes JSON."""
+    if raw is None or not internal:
+        return raw
+    try:
+        return _encode(_internal(raw))
+    except Exception:
+        return raw
+
+
+def encoded(value: Any) -> bytes | None:
+    """An emitted value as JSON (its repr when it is not JSON-encodable)."""
+    try:
+        return _encode(value)
+    except Exception:
+        return repr(value).encode()
 
 
 @dataclass
 class DeadLetters:
-    """Applies a pipeline's error policy; dead letters are committed with the outputs.
-    Late records are expected, not errors: they are dead-lettered (reason `late`) even under
-    the `fail` policy, and dropped under `skip`."""
+    """Applies a pipeline's error policy for one task; dead letters are committed with the
+    outputs. Late records are expected, not errors: they are dead-lettered (reason `late`)
+    even under the `fail` policy, and dropped under `skip`; they are counted per operator."""
 
     policy: str
     stages: tuple[tuple[str, str], ...]
+    inputs: tuple[tuple[str, bool], ...]  # (topic, internal) per input index
+    partition: int
+    names: dict[int, str]  # processor node id -> operator name
     records: list[OutRecord]
     count: int = 0
-    late: int = 0
+    late: Counter[str] = field(default_factory=Counter)
 
-    def __call__(self, op: int, exc: Exception, topic: str, partition: int, offset: int,
-                 key: bytes | None, raw: bytes | None, ts: int, headers: Any) -> None:
+    def __call__(self, op: int, exc: Exception, src: int, offset: int, key: bytes | None,
+                 raw: bytes | None, ts: int, headers: Headers | None) -> None:
+        """The record at `offset` of input `src` failed at stage `op`."""
+        topic, internal = self.inputs[src]
+        kind, operator = self._stage(op, exc, topic)
+        if self._counted(kind, operator, exc, f"record {topic}[{self.partition}]@{offset}"):
+            own = [("shoal.source.topic", topic.encode()),
+                   ("shoal.source.partition", str(self.partition).encode()),
+                   ("shoal.source.offset", str(offset).encode())]
+            self.records.append((key, readable(raw, internal), ts,
+                                 _headers(kind, operator, exc, own, headers)))
+
+    def emitted(self, op: int, exc: Exception, key: bytes | None, value: Any, ts: int,
+                node: int, expired: bool, src: int, offset: int) -> None:
+        """A result emitted by processor `node` failed downstream at stage `op`: the dead
+        letter is that result, with the record that led to it (none for an expiry)."""
+        kind, operator = self._stage(op, exc, "")
+        emitter = self.names[node]
+        if self._counted(kind, operator, exc, f"a result of '{emitter}'"):
+            own = [("shoal.emitted.by", emitter.encode())]
+            if expired:
+                own.append(("shoal.emitted.on", b"expiry"))
+            else:
+                own += [("shoal.source.topic", self.inputs[src][0].encode()),
+                        ("shoal.source.partition", str(self.partition).encode()),
+                        ("shoal.source.offset", str(offset).encode())]
+            self.records.append((key, encoded(value), ts, _headers(kind, operator, exc, own)))
+
+    def _stage(self, op: int, exc: Exception, topic: str) -> tuple[str, str]:
+        if isinstance(exc, PipelineFailed):
+            raise exc  # already a stop (raised downstream of a processor): pass it on
+        if op == FOREIGN:
+            return "decode", topic
         kind, operator = self.stages[op]
+        if isinstance(exc, LateRecord):
+            return "late", operator
         if kind == "decode" and isinstance(exc, msgspec.ValidationError):
-            kind = "schema"
-        error = f"{type(exc).__name__}: {exc}"
+            return "schema", operator
+        return kind, operator
+
+    def _counted(self, kind: str, operator: str, exc: Exception, what: str) -> bool:
+        """Count a failure; True when it is to be written to the dead-letter topic."""
         self.count += 1
-        late = isinstance(exc, LateRecord)
-        if late:
-            kind = "late"
-            self.late += 1
-        if self.policy == "fail" and not late:
+        if kind == "late":
+            self.late[operator] += 1
+        elif self.policy == "fail":
             raise PipelineFailed(
-                f"record {topic}[{partition}]@{offset} failed in {kind} stage of "
-                f"'{operator}': {error} (policy 'fail': stopped, nothing after it committed)")
-        if self.policy != "skip":
-            self.records.append((key, raw, ts, dead_letter_headers(
-                kind, operator, error, topic, partition, offset, headers)))
+                f"{what} failed in {kind} stage of '{operator}': {_error(exc)} "
+                "(policy 'fail': stopped, nothing after it committed)")
+        return self.policy != "skip"
 
 
-def dead_letter_headers(stage: str, operator: str, error: str, topic: str, partition: int,
-                        offset: int, original: Headers | None) -> Headers:
+def _error(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _headers(stage: str, operator: str, exc: Exception, own: Headers,
+             original: Headers | None = None) -> Headers:
     """Headers that say where and why a record failed, followed by its own headers."""
-    own: Headers = [
-        ("shoal.stage", stage.encode()),
-        ("shoal.operator", operator.encode()),
-        ("shoal.error", error.encode("utf-8", "replace")),
-        ("shoal.source.topic", topic.encode()),
-        ("shoal.source.partition", str(partition).encode()),
-        ("shoal.source.offset", str(offset).encode()),
-    ]
-    return own + [(str(k), bytes(v)) for k, v in (original or [])]
+    return [("shoal.stage", stage.encode()), ("shoal.operator", operator.encode()),
+            ("shoal.error", _error(exc).encode("utf-8", "replace")), *own,
+            *((str(k), bytes(v)) for k, v in original or ())]

@@ -8,14 +8,16 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from engine.api import ConfigError, TopicPartition, UnknownTopicError
-from engine.plan import InternalTopic, PhysicalPlan
-from engine.runtime.buffers import OutputBuffers
+from engine.api import ConfigError, TopicPartition
+from engine.physical import PhysicalPlan
 from engine.runtime.commit import commit
 from engine.runtime.globals import GlobalTables
+from engine.runtime.lanes import ENDED, IDLE_STATE
 from engine.runtime.stats import RunStats
-from engine.runtime.task import StoreBackends, Task
-from engine.transport import Consumer, RecordTuple, Transport, changelog_topic
+from engine.runtime.task import StoreBackends, Task, TaskEnv, saved_n, saved_writers
+from engine.runtime.topics import Layout, prepare_topics
+from engine.state import Backend
+from engine.transport.base import CommitBatch, Consumer, Transport
 
 Observer = Callable[[RunStats], None]
 EventSink = Callable[[str], None]
@@ -39,14 +41,16 @@ class LocalStores(Protocol):
 
 @dataclass
 class WorkerConfig:
-    """How a worker batches, commits and stops."""
+    """How a worker batches, commits and stops. until_caught_up: stop once every input is
+    idle at its end (windows stay open); drain: the inputs end where they end at the start,
+    and every window, session and unmatched join row is emitted before stopping."""
 
     max_poll_records: int = 1_000
-    slice_records: int = 100
     commit_interval_ms: int | None = None
     commit_records: int | None = None
     idle_sleep_s: float = 0.05
     until_caught_up: bool = False
+    drain: bool = False
 
 
 class Worker:
@@ -56,10 +60,8 @@ class Worker:
                  config: WorkerConfig | None = None, observer: Observer | None = None,
                  backends: StoreBackends | None = None,
                  local: LocalStores | None = None) -> None:
-        self.plan = plan
-        self.transport = transport
-        self.backends = backends
-        self.local = local
+        self.plan, self.transport = plan, transport
+        self.backends, self.local = backends, local
         self.config = config or WorkerConfig()
         self.observer = observer
         self.on_event: EventSink | None = None
@@ -67,10 +69,11 @@ class Worker:
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
         self.routes: dict[TopicPartition, Task] = {}
-        self.outputs = OutputBuffers()
-        self.partitions: dict[int, int] = {}
+        self.layout: Layout | None = None
+        self.env: TaskEnv | None = None
         self.consumer: Consumer | None = None
         self._external = frozenset(plan.external_sources)
+        self._sinks = frozenset(plan.sink_topics)
         self._interval = (self.config.commit_interval_ms or plan.commit_interval_ms) / 1000
         self._max_pending = self.config.commit_records or plan.commit_records
         self._last_commit = time.monotonic()
@@ -78,84 +81,57 @@ class Worker:
         self.global_tables = GlobalTables(plan.global_tables, transport)
 
     # -- start-up ------------------------------------------------------------------------
-    async def prepare_topics(self) -> None:
+    async def prepare_topics(self) -> Layout:
         """Check the source topics; create internal, sink and dead-letter topics."""
-        if self.plan.stores and not (self.transport.supports_state and self.backends):
-            raise ConfigError(
-                f"pipeline '{self.plan.pipeline}' keeps state ({', '.join(self.plan.stores)}); "
-                f"state on the {self.transport.name} log (changelog topics) is not built yet: "
-                "run it on the embedded log")
-        existing = await self.transport.topics()
-        for topic in (*self.plan.external_sources, *self.plan.global_topics):
-            if topic not in existing:
-                raise UnknownTopicError(topic, " (create it first, e.g. `shoal produce "
-                                        f"{topic} FILE --partitions N`)")
-        internal = {t.name: t for t in self.plan.internal_topics}
-        for sub in self.plan.subtopologies:
-            counts = [existing[t] for t in sub.sources if t in existing]
-            count = max(counts) if counts else 1
-            self.partitions[sub.id] = count
-            if any(n.copartitioned for n in sub.nodes) and len(set(counts)) > 1:
-                sizes = ", ".join(f"'{t}' has {existing[t]}" for t in sub.sources
-                                  if t in existing)
-                raise ConfigError(f"a join needs co-partitioned inputs, but {sizes} partitions: "
-                                  "give them the same count (or key_by(..., partitions=N))")
-            for store in sub.stores if self.transport.changelogs else ():
-                topic = changelog_topic(self._qualified(store))
-                if topic not in existing:
-                    existing[topic] = count
-                    await self.transport.create_topic(topic, count, compact=True)
-            for topic, kind in sub.outputs:
-                wanted = self._repartition_size(internal[topic], existing) \
-                    if kind == "repartition" else None
-                if topic not in existing:
-                    existing[topic] = wanted or count
-                    await self.transport.create_topic(topic, existing[topic])
-        if self.plan.dead_letter_topic not in existing:
-            await self.transport.create_topic(self.plan.dead_letter_topic,
-                                              max(self.partitions.values()))
-
-    def _repartition_size(self, topic: InternalTopic, existing: dict[str, int]) -> int | None:
-        """The planned count, else that of the reader's other inputs (a key_by feeding a
-        join takes the join's partition count), else None (the writer's count)."""
-        if topic.partitions is not None:
-            return topic.partitions
-        reader = self.plan.subtopologies[topic.read_by]
-        internal = self.plan.internal_names
-        return max((existing[t] for t in reader.sources
-                    if t in existing and t not in internal), default=None)
+        if self.plan.stores and self.backends is None:
+            raise ConfigError(f"pipeline '{self.plan.pipeline}' keeps state "
+                              f"({', '.join(self.plan.stores)}) but this run has no store")
+        if self.layout is None:
+            self.layout = await prepare_topics(self.plan, self.transport)
+        return self.layout
 
     async def start(self) -> None:
-        """Prepare topics, subscribe, and count the backlog of external inputs."""
-        if not self.partitions:
-            await self.prepare_topics()
+        """Prepare topics, load global tables, snapshot the input ends of a drained run, and
+        subscribe."""
+        layout = await self.prepare_topics()
         if self.plan.global_tables:
             await self.global_tables.bootstrap()
             skipped = self.global_tables.skipped
             self._event(f"global tables loaded: {len(self.global_tables)} rows of "
                         f"{', '.join(self.global_tables.stores)}" + (
                             f" ({skipped} undecodable records skipped)" if skipped else ""))
+        ends = None
+        if self.config.drain:
+            ends = {(t, p): end for t in self.plan.external_sources
+                    for p, end in enumerate(await self.transport.end_offsets(t))}
+        self.env = TaskEnv(
+            self.plan.pipeline, self.plan.on_error, self.plan.dead_letter_topic,
+            layout.counts, layout.writers, self.backends or _no_state,
+            self.global_tables.stores, not self.transport.exactly_once,
+            self.transport.partitioner, ends)
         self.consumer = self.transport.consumer(self.group)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
 
     async def on_assigned(self, partitions: list[TopicPartition]) -> None:
-        """Create the tasks for newly assigned partitions and seek to committed positions."""
-        assert self.consumer is not None
+        """Create the tasks of newly assigned partitions (restoring their stores and
+        progress) and seek to the committed positions."""
+        assert self.consumer is not None and self.env is not None
         by_topic = {t: sub for sub in self.plan.subtopologies for t in sub.sources}
         committed = await self.transport.committed(self.group, partitions)
+        wanted: dict[tuple[int, int], dict[TopicPartition, int]] = {}
         for tp in partitions:
-            sub = by_topic[tp[0]]
-            task = self.tasks.get((sub.id, tp[1]))
+            wanted.setdefault((by_topic[tp[0]].id, tp[1]), {})[tp] = committed[tp]
+        saved = await self.transport.progress(
+            self.group, {f"{s}_{p}": tps for (s, p), tps in wanted.items()})
+        for (sub_id, p), tps in wanted.items():
+            task = self.tasks.get((sub_id, p))
             if task is None:
-                await self._restore(sub.stores, tp[1], {
-                    other: off for other, off in committed.items()
-                    if other[1] == tp[1] and other[0] in sub.sources})
-                task = self.tasks[(sub.id, tp[1])] = Task(
-                    sub, tp[1], self.plan.on_error, self.outputs, self.plan.dead_letter_topic,
-                    self.backends, self.plan.pipeline, self.global_tables.stores)
-            self.routes[tp] = task
-            self.consumer.seek(tp, committed[tp])
+                task = await self._new_task(sub_id, p, saved.get(f"{sub_id}_{p}"))
+            for tp, position in tps.items():
+                self.routes[tp] = task
+                self.consumer.seek(tp, position)
+                task.seek(tp, position)
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))
         self._event(f"assigned {describe_partitions(partitions)}: {len(self.tasks)} tasks ({ids})")
         for topic in {tp[0] for tp in partitions} & self._external:
@@ -163,18 +139,28 @@ class Worker:
             self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
                                       for t, p in partitions if t == topic)
 
-    def _qualified(self, store: str) -> str:
-        return f"{self.plan.pipeline}.{store}"
+    async def _new_task(self, sub_id: int, partition: int, progress: bytes | None) -> Task:
+        assert self.env is not None
+        sub = self.plan.subtopologies[sub_id]
+        if progress is not None and saved_writers(progress) != {
+                i.topic: self.env.writers[i.topic] for i in sub.inputs if i.internal}:
+            raise ConfigError(
+                f"task {sub_id}_{partition} was run with other partition counts upstream "
+                f"(internal topics' writers changed): drain the pipeline (shoal run --drain) "
+                "or `shoal reset` it before running it with new partition counts")
+        await self._restore(sub.stores, partition, 0 if progress is None else saved_n(progress))
+        task = self.tasks[(sub_id, partition)] = Task(sub, partition, self.env, progress)
+        return task
 
-    async def _restore(self, stores: tuple[str, ...], partition: int,
-                       committed: dict[TopicPartition, int]) -> None:
-        """Rebuild a task's local stores from their changelogs, up to committed input."""
+    async def _restore(self, stores: tuple[str, ...], partition: int, n: int) -> None:
+        """Rebuild a task's local stores from their changelogs, as of its committed progress
+        (`n` records run)."""
         if not self.transport.changelogs or self.local is None:
             return
         for store in stores:
-            name = self._qualified(store)
+            name = f"{self.plan.pipeline}.{store}"
             self.local.reset(name, partition)
-            changes = await self.transport.read_changelog(name, partition, committed)
+            changes = await self.transport.read_changelog(name, partition, n)
             self.local.write(name, changes)
             self._event(f"restored {store}[{partition}] from its changelog: "
                         f"{len(changes)} changes")
@@ -190,38 +176,31 @@ class Worker:
                 self.tasks.pop((task.sub.id, task.partition), None)
                 if self.local is not None:  # the partition is no longer ours to serve
                     for store in task.sub.stores:
-                        self.local.reset(self._qualified(store), task.partition)
+                        self.local.reset(f"{self.plan.pipeline}.{store}", task.partition)
 
     # -- the loop ------------------------------------------------------------------------
     async def step(self) -> int:
-        """Poll once and push every batch through its task; returns records processed."""
+        """Poll once, queue what came, note the inputs at their end, and run every task's
+        releasable records (the task with the oldest first); returns records run."""
         assert self.consumer is not None
         await self.global_tables.refresh()
         batches = await self.consumer.poll(self.config.max_poll_records)
-        n = 0
         for tp, records in batches.items():
-            self._process(tp, records)
-            n += len(records)
-        delivered = set(batches)
-        tasks = list(self.tasks.values())
-        while True:  # the task with the oldest next record takes the next slice
-            stalls = [at for task in tasks
-                      if (at := task.inputs.stalled_at(delivered)) is not None]
-            horizon = min(stalls) if stalls else None
-            ready = [(head, i) for i, task in enumerate(tasks)
-                     if (head := task.head(delivered)) is not None
-                     and (horizon is None or head <= horizon)]
-            if not ready:
-                return n
-            tasks[min(ready)[1]].drain(delivered, self.config.slice_records, horizon)
-
-    def _process(self, tp: TopicPartition, records: list[RecordTuple]) -> None:
-        task = self.routes.get(tp)
-        if task is None:  # fetched just before its partition was revoked
-            return
-        task.process(tp, records)
-        if tp[0] in self._external:
-            self.stats.records_in += len(records)
+            task = self.routes.get(tp)
+            if task is not None:  # else fetched just before its partition was revoked
+                task.enqueue(tp, records)
+                if tp[0] in self._external:
+                    self.stats.records_in += len(records)
+        for tp, end in self.consumer.ends().items():
+            task = self.routes.get(tp)
+            if task is not None and tp in task.external and task.fetched.get(tp, -1) >= end:
+                task.at_end(tp, end)
+        ran = 0
+        for task in sorted(self.tasks.values(), key=_oldest_first):
+            ran += task.run_ready()
+            if self.config.drain and task.drained():
+                ran += 1
+        return ran
 
     def tick(self, now: float) -> int:
         """Let quiet tasks move their stream time on (pipeline idle_timeout_ms)."""
@@ -239,34 +218,48 @@ class Worker:
     async def commit(self) -> bool:
         """Run the commit procedure; True when anything was committed."""
         async with self._commit_lock:  # a rebalance callback may commit concurrently
-            if not any(t.pending for t in self.tasks.values()):
+            batch = await commit(list(self.tasks.values()), self.transport, self.group)
+            if batch is None:
                 return False
-            batch = await commit(list(self.tasks.values()), self.outputs, self.transport,
-                                 self.group)
             if self.local is not None and self.transport.changelogs:
                 for write in batch.state:
                     self.local.write(write.store, write.changes)
             self._last_commit = time.monotonic()
-        self.stats.commits += 1
-        for topic, records in batch.outputs:
-            self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
-        self.stats.dead_lettered = sum(t.dead.count for t in self.tasks.values())
-        self.stats.late = sum(t.dead.late for t in self.tasks.values())
+        self._count(batch)
         return True
 
+    def _count(self, batch: CommitBatch) -> None:
+        self.stats.commits += 1
+        for topic, _, records in batch.outputs:
+            if topic in self._sinks:
+                self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
+        tasks = self.tasks.values()
+        self.stats.dead_lettered = sum(t.deadletters.count for t in tasks)
+        self.stats.late = sum(sum(t.deadletters.late.values()) for t in tasks)
+
+    def quiet(self) -> bool:
+        """Nothing left to do in a bounded run: every input is idle (or ended) and empty,
+        nothing waits for a commit (and, drained, every task finished)."""
+        if self.consumer is None or not self.consumer.caught_up():
+            return False
+        return all(not task.needs_commit() and (task.finished or not self.config.drain)
+                   and all(lane.state in (IDLE_STATE, ENDED) and lane.empty and not lane.held
+                           for lane in task.lanes)
+                   for task in self.tasks.values())
+
     async def run(self, stop: asyncio.Event | None = None) -> RunStats:
-        """Process until stopped (or caught up), committing along the way and at the end."""
+        """Process until stopped (or, bounded, until quiet), committing along the way."""
         if self.consumer is None:
             await self.start()
+        assert self.consumer is not None
         stop = stop or asyncio.Event()
+        bounded = self.config.until_caught_up or self.config.drain
         while not stop.is_set():
-            n = await self.step()
-            if n == 0:
+            if await self.step() == 0:
                 self.tick(time.monotonic())
-                committed = await self.commit()
-                if not committed and self.config.until_caught_up and await self._caught_up():
-                    break
-                if not committed:
+                if not await self.commit():
+                    if bounded and self.quiet() and await self._caught_up():
+                        break
                     await asyncio.sleep(self.config.idle_sleep_s)
             elif self.commit_due():
                 await self.commit()
@@ -274,19 +267,28 @@ class Worker:
             await asyncio.sleep(0)
         await self.commit()
         self._notify()
-        await self.consumer.close()  # type: ignore[union-attr]
+        await self.consumer.close()
         await self.global_tables.close()
         return self.stats
+
+    def lateness(self) -> dict[str, tuple[int, int, int]]:
+        """Per operator that drops late records: (seen, late, grace that would keep them),
+        summed over this worker's tasks."""
+        out: dict[str, tuple[int, int, int]] = {}
+        for task in self.tasks.values():
+            for name, (seen, late, needed) in task.lateness().items():
+                s, lt, nd = out.get(name, (0, 0, 0))
+                out[name] = (s + seen, lt + late, max(nd, needed))
+        return out
 
     def _event(self, text: str) -> None:
         if self.on_event is not None:
             self.on_event(text)
 
     async def _caught_up(self) -> bool:
-        """The consumer read everything it knows of, and fresh end offsets agree (a fetch
-        high watermark can predate our own latest commit to a repartition topic)."""
-        if self.consumer is None or not self.consumer.caught_up():
-            return False
+        """Fresh end offsets agree with the positions (a fetch high watermark can predate
+        our own latest commit to an internal topic)."""
+        assert self.consumer is not None
         positions = dict(self.consumer.positions)
         for topic in {t for t, _ in positions}:
             ends = await self.transport.end_offsets(topic)
@@ -297,3 +299,12 @@ class Worker:
     def _notify(self) -> None:
         if self.observer is not None:
             self.observer(self.stats)
+
+
+def _oldest_first(task: Task) -> int:
+    head = task.head()
+    return head if head is not None else 1 << 62
+
+
+def _no_state(name: str) -> Backend:
+    raise RuntimeError(f"store '{name}' used but this run has no state backend")

@@ -6,10 +6,12 @@ from engine.transport.base import (
     Consumer,
     PartitionReader,
     RecordTuple,
+    Routed,
     StateWrite,
     TopicDescription,
     Transport,
     changelog_topic,
+    progress_topic,
 )
 from engine.transport.embedded import EmbeddedLog
 from engine.transport.memory import MemoryLog
@@ -24,6 +26,7 @@ __all__ = [
     "MemoryLog",
     "PartitionReader",
     "RecordTuple",
+    "Routed",
     "StateWrite",
     "TopicDescription",
     "Transport",
@@ -32,4 +35,5 @@ __all__ = [
     "murmur2",
     "open_transport",
     "partition_for",
+    "progress_topic",
 ]

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from engine.api import Headers, OutRecord, TopicPartition
+from engine.transport.partitioner import Partitioner
 
 RecordTuple = tuple[int, bytes | None, bytes | None, int, Headers | None]
 
@@ -18,12 +19,14 @@ RecordTuple = tuple[int, bytes | None, bytes | None, int, Headers | None]
 @dataclass(frozen=True)
 class StateWrite:
     """One task's changes to one store: (backend key, bytes or None) pairs, keys prefixed by
-    the 4-byte partition; `source` is the task's input positions after these changes."""
+    the 4-byte partition; `n` is how many records the task had run when it made them (a
+    restore from a changelog keeps, per key, the change with the largest n up to the
+    committed one)."""
 
     store: str
     partition: int
     changes: list[tuple[bytes, bytes | None]]
-    source: dict[TopicPartition, int]
+    n: int
 
 
 def changelog_topic(store: str) -> str:
@@ -31,18 +34,27 @@ def changelog_topic(store: str) -> str:
     return f"{store}-changelog"
 
 
+def progress_topic(group: str) -> str:
+    """Where a group's tasks save their progress on a log whose offset commits cannot carry
+    it (Kafka): one record per commit and task, keyed by the task id."""
+    return f"{group}.progress"
+
+
+Routed = tuple[str, int | None, list[OutRecord]]
+"""Records for a topic, in a given partition (None: the log routes each by its key)."""
+
+
 @dataclass
 class CommitBatch:
-    """What one commit makes durable, all or nothing where the log allows it."""
+    """What one commit makes durable, all or nothing where the log allows it: outputs, the
+    state changes they go with, the input positions they consumed, and each task's progress
+    (how far its inputs' lanes got, what it told its readers)."""
 
-    outputs: list[tuple[str, list[OutRecord]]] = field(default_factory=list)
+    outputs: list[Routed] = field(default_factory=list)
     positions: dict[TopicPartition, int] = field(default_factory=dict)
     state: list[StateWrite] = field(default_factory=list)
-
-    @property
-    def record_count(self) -> int:
-        """Number of output records."""
-        return sum(len(records) for _, records in self.outputs)
+    progress: dict[str, tuple[dict[TopicPartition, int], bytes]] = field(default_factory=dict)
+    """task id -> (the task's positions in this batch, its progress)"""
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,10 @@ class Consumer(Protocol):
         """True when every assigned partition has been read to its end."""
         ...
 
+    def ends(self) -> dict[TopicPartition, int]:
+        """The end offset of each assigned partition, where the log told it (fresh)."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -101,8 +117,8 @@ class Transport(Protocol):
 
     name: str
     exactly_once: bool
-    supports_state: bool
     changelogs: bool
+    partitioner: Partitioner
 
     async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
         """Create `topic`; compact=True keeps the latest record per key (changelogs)."""
@@ -117,6 +133,11 @@ class Transport(Protocol):
     async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         ...
 
+    async def progress(self, group: str, tasks: dict[str, dict[TopicPartition, int]]
+                       ) -> dict[str, bytes]:
+        """The saved progress of each task (given its committed positions) that has any."""
+        ...
+
     async def read(self, tp: TopicPartition, offset: int, max_records: int) -> list[RecordTuple]:
         ...
 
@@ -128,10 +149,10 @@ class Transport(Protocol):
 
     async def commit(self, group: str, batch: CommitBatch) -> None: ...
 
-    async def read_changelog(self, store: str, partition: int,
-                             committed: dict[TopicPartition, int]
+    async def read_changelog(self, store: str, partition: int, committed_n: int
                              ) -> list[tuple[bytes, bytes | None]]:
-        """A store partition's committed changes (only where `changelogs` is true)."""
+        """A store partition's changes as of the committed progress: per key, the last one
+        made by at most `committed_n` records (only where `changelogs` is true)."""
         ...
 
     async def close(self) -> None: ...

@@ -5,7 +5,9 @@ Key layout (big-endian numbers, so RocksDB's order is offset order):
   E<tid:4><partition:4>          -> end offset (8 bytes)
   L<tid:4><partition:4><off:8>   -> msgpack [timestamp, key, value, headers]
   O<group>\\0<tid:4><partition:4> -> committed position (8 bytes)
-A commit (records, end offsets, group positions) is one WriteBatch: atomic across a crash.
+  P<group>\\0<task id>           -> the task's saved progress (engine/runtime/task.py)
+A commit (records, end offsets, group positions, progress, state) is one WriteBatch: atomic
+across a crash.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from rocksdict import AccessType, Options, Rdict, WriteBatch
 
 from engine.api import TransportError
 from engine.transport.base import RecordTuple
-from engine.transport.local import Append, LocalLog, StateChanges, TopicMeta
+from engine.transport.local import Append, LocalLog, Progress, StateChanges, TopicMeta
 
 _pack = msgspec.msgpack.encode
 _unpack = msgspec.msgpack.decode
@@ -105,10 +107,13 @@ class EmbeddedLog(LocalLog):
             topic = by_id.get(_int(tp[:4]))
             if topic is not None:
                 self.offsets[(group.decode(), topic, _int(tp[4:8]))] = _int(value)
+        for rest, value in self._scan(b"P"):
+            group, _, task = rest.partition(b"\0")
+            self.saved[(group.decode(), task.decode())] = value
 
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
                offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
-               state: StateChanges) -> None:
+               state: StateChanges, progress: Progress) -> None:
         if self.read_only:
             raise TransportError(f"data dir '{self.data_dir}' is open read-only")
         batch = WriteBatch(raw_mode=True)
@@ -126,6 +131,8 @@ class EmbeddedLog(LocalLog):
             put(b"O" + group.encode() + b"\0" + _tp(tid, p), position.to_bytes(8, "big"))
         for topic, meta in new_topics.items():
             put(b"T" + topic.encode(), _pack((meta.id, meta.partitions)))
+        for (group, task), raw in progress.items():
+            put(b"P" + group.encode() + b"\0" + task.encode(), raw)
         for write in state:
             self.column_family(write.store)
             handle = self._families[write.store][1]

@@ -1,8 +1,10 @@
 """The Kafka transport (aiokafka): the same protocol as the embedded log, over a broker.
 
-Guarantee: at-least-once. A commit produces every output (acks=all), waits for all acks,
-and only then commits the input offsets, so an offset never passes an output that was not
-written. A crash between the two re-processes the batch: duplicates, never a gap.
+A commit produces every output, changelog and progress record (acks=all), waits for all
+acks, and only then commits the input offsets, so an offset never passes an output that was
+not written. A crash between the two re-processes the batch: internal topics and state stay
+exactly-once (readers drop replayed sequence numbers; restores skip uncommitted changes, see
+kafka_state.py); sinks get the batch again (at-least-once), numbered so consumers can tell.
 """
 
 from __future__ import annotations
@@ -12,29 +14,30 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
 from engine.api import TopicPartition as TP
-from engine.transport.base import CommitBatch, RecordTuple, TopicDescription, changelog_topic
+from engine.transport.base import (
+    CommitBatch,
+    RecordTuple,
+    Routed,
+    TopicDescription,
+    changelog_topic,
+    progress_topic,
+)
 from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer, KafkaPartitionReader
+from engine.transport.kafka_state import (
+    changelog_record,
+    find_progress,
+    progress_record,
+    restorable,
+)
 from engine.transport.partitioner import Partitioner
 
 TOPIC_EXISTS = 36
-SOURCE_HEADER = "shoal.source"
-_pack = msgspec.msgpack.encode
-
-
-def _ahead(headers: Any, committed: dict[TP, int]) -> bool:
-    """True when a changelog record came from input beyond the committed positions."""
-    for name, raw in headers or ():
-        if name == SOURCE_HEADER:
-            return any(off > committed.get((t, p), 0)
-                       for t, p, off in msgspec.msgpack.decode(raw))
-    return False
 
 
 class KafkaTransport:
@@ -42,7 +45,6 @@ class KafkaTransport:
 
     name = "kafka"
     exactly_once = False
-    supports_state = True
     changelogs = True
 
     def __init__(self, bootstrap: str, connect_timeout_s: float = 10.0,
@@ -56,7 +58,6 @@ class KafkaTransport:
         self._reader: AIOKafkaConsumer | None = None
         self._groups: dict[str, GroupConsumer] = {}
         self._counts: dict[str, int] = {}
-        self.skipped_commits = 0
 
     # -- connections ---------------------------------------------------------------------
     async def _start(self, make: Callable[[], Any]) -> Any:
@@ -212,11 +213,14 @@ class KafkaTransport:
         return member
 
     # -- writing -------------------------------------------------------------------------
-    async def _route(self, outputs: list[tuple[str, list[OutRecord]]]
-                     ) -> dict[tuple[str, int], list[OutRecord]]:
-        """Group records by (topic, partition): Kafka's partitioner on the key."""
+    async def _route(self, outputs: list[Routed]) -> dict[tuple[str, int], list[OutRecord]]:
+        """Group records by (topic, partition): the given one, else Kafka's partitioner on
+        the key."""
         routed: dict[tuple[str, int], list[OutRecord]] = {}
-        for topic, records in outputs:
+        for topic, partition, records in outputs:
+            if partition is not None:
+                routed.setdefault((topic, partition), []).extend(records)
+                continue
             count = await self.partitions(topic)
             for record in records:
                 key = record[0]
@@ -249,18 +253,21 @@ class KafkaTransport:
 
     async def produce(self, topic: str, records: list[OutRecord]) -> None:
         """Append records to `topic` and wait until the broker acknowledged all of them."""
-        await self._send_all(await self._route([(topic, records)]))
+        await self._send_all(await self._route([(topic, None, records)]))
 
     async def commit(self, group: str, batch: CommitBatch) -> None:
-        """Produce the outputs and the state changes (to changelog topics, with the source
-        positions that produced them), await every ack, then commit the group's offsets."""
-        routed = await self._route(batch.outputs)
+        """Produce the outputs, the state changes (to changelog topics) and the tasks'
+        progress, await every ack, then commit the group's offsets."""
         now = int(time.time() * 1000)
+        outputs = list(batch.outputs)
         for write in batch.state:
-            source = _pack(sorted([t, p, off] for (t, p), off in write.source.items()))
-            routed.setdefault((changelog_topic(write.store), write.partition), []).extend(
-                (key[4:], value, now, [(SOURCE_HEADER, source)]) for key, value in write.changes)
-        await self._send_all(routed)
+            outputs.append((changelog_topic(write.store), write.partition, [
+                changelog_record(key[4:], value, write.n, now) for key, value in write.changes]))
+        if batch.progress:
+            outputs.append((progress_topic(group), None, [
+                progress_record(task, positions, raw, now)
+                for task, (positions, raw) in batch.progress.items()]))
+        await self._send_all(await self._route(outputs))
         if not batch.positions:
             return
         member = self._groups.get(group)
@@ -269,32 +276,47 @@ class KafkaTransport:
         try:
             await member.commit(batch.positions)
         except CommitFailedError:
-            # The group is rebalancing: the outputs are already acknowledged, the offsets
-            # stay where they were, so whoever owns these partitions next re-reads the
-            # batch (at-least-once: a duplicate, never a gap).
-            self.skipped_commits += 1
+            # The group is rebalancing: the outputs are acknowledged, the offsets stay where
+            # they were; whoever owns these partitions next replays the batch from them
+            # (readers drop the replayed records of internal topics).
+            pass
         except KafkaError as exc:
             raise TransportError(f"offset commit for group '{group}' failed: {exc!r}") from None
 
-    async def read_changelog(self, store: str, partition: int, committed: dict[TP, int]
+    async def progress(self, group: str, tasks: dict[str, dict[TP, int]]) -> dict[str, bytes]:
+        """Each task's progress saved with the positions it committed (kafka_state.py)."""
+        topic = progress_topic(group)
+        if topic not in await self.topics():
+            return {}
+        count = await self.partitions(topic)
+        out: dict[str, bytes] = {}
+        for task, committed in tasks.items():
+            p = self.partitioner.hash(task.encode()) % count
+            records = await self.read_all((topic, p))
+            found = find_progress(records, task, committed)
+            if found is not None:
+                out[task] = found
+        return out
+
+    async def read_changelog(self, store: str, partition: int, committed_n: int
                              ) -> list[tuple[bytes, bytes | None]]:
-        """A store partition's changes (backend keys) in log order, without those produced
-        beyond the committed input positions (their batch will be processed again)."""
-        topic = changelog_topic(store)
-        end = (await self.end_offsets(topic))[partition]
-        prefix = partition.to_bytes(4, "big")
-        changes: list[tuple[bytes, bytes | None]] = []
+        """A store partition's changes as of its task's committed progress (backend keys),
+        per key the one made by the most records up to `committed_n` (kafka_state.py)."""
+        records = await self.read_all((changelog_topic(store), partition))
+        return list(restorable(records, partition, committed_n).items())
+
+    async def read_all(self, tp: TP) -> list[RecordTuple]:
+        """Every record of a partition, to its true end (a fetch high watermark)."""
+        end = (await self.end_offsets(tp[0]))[tp[1]]
+        out: list[RecordTuple] = []
         offset = 0
         while offset < end:
-            records = await self.read((topic, partition), offset, 10_000)
+            records = await self.read(tp, offset, 10_000)
             if not records:
                 break
-            for _, key, value, _, headers in records:
-                if _ahead(headers, committed):
-                    continue
-                changes.append((prefix + (key or b""), value))
+            out.extend(records)
             offset = records[-1][0] + 1
-        return changes
+        return out
 
     async def close(self) -> None:
         """Leave groups and close every client."""

@@ -130,6 +130,17 @@ class GroupConsumer:
                 return False
         return True
 
+    def ends(self) -> dict[TP, int]:
+        """The high watermark of each assigned partition as the latest fetch response for
+        it told (absent until one came: such a partition holds its task back)."""
+        member = self.member
+        out: dict[TP, int] = {}
+        for tp in self.positions:
+            high = member.highwater(TopicPartition(*tp))
+            if high is not None:
+                out[tp] = high
+        return out
+
     async def commit(self, positions: dict[TP, int]) -> None:
         """Commit the group's positions (only those still assigned to this member)."""
         owned = {TopicPartition(*tp): off for tp, off in positions.items()

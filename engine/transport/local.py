@@ -1,7 +1,7 @@
 """Shared core of the single-process logs (embedded RocksDB and in-memory).
 
-Topic metadata, end offsets and committed offsets live in memory here; a subclass makes
-each commit durable with `_store`, all of it or none.
+Topic metadata, end offsets, committed offsets and tasks' progress live in memory here; a
+subclass makes each commit durable with `_store`, all of it or none.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from engine.transport.base import (
     AssignmentListener,
     CommitBatch,
     RecordTuple,
+    Routed,
     StateWrite,
     TopicDescription,
 )
@@ -21,6 +22,7 @@ from engine.transport.partitioner import Partitioner
 
 Append = tuple[int, int, int, OutRecord]  # topic id, partition, offset, record
 StateChanges = list[StateWrite]
+Progress = dict[tuple[str, str], bytes]  # (group, task id) -> the task's saved progress
 
 
 @dataclass(frozen=True)
@@ -36,19 +38,19 @@ class LocalLog:
 
     name = "embedded"
     exactly_once = True
-    supports_state = True
     changelogs = False
 
     def __init__(self) -> None:
         self.meta: dict[str, TopicMeta] = {}
         self.ends: dict[tuple[int, int], int] = {}
         self.offsets: dict[tuple[str, str, int], int] = {}
+        self.saved: Progress = {}
         self.partitioner = Partitioner()
 
     # -- storage hooks -------------------------------------------------------------------
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
                offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
-               state: StateChanges) -> None:
+               state: StateChanges, progress: Progress) -> None:
         raise NotImplementedError
 
     def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
@@ -73,7 +75,7 @@ class LocalLog:
                                   f"partitions, not {partitions}")
             return
         meta = TopicMeta(max((m.id for m in self.meta.values()), default=0) + 1, partitions)
-        self._store(iter(()), {}, {}, {topic: meta}, [])
+        self._store(iter(()), {}, {}, {topic: meta}, [], {})
         self.meta[topic] = meta
 
     async def topics(self) -> dict[str, int]:
@@ -98,6 +100,12 @@ class LocalLog:
         """Committed positions of `group` (0 where it never committed)."""
         return {tp: self.offsets.get((group, tp[0], tp[1]), 0) for tp in tps}
 
+    async def progress(self, group: str, tasks: dict[str, dict[TopicPartition, int]]
+                       ) -> dict[str, bytes]:
+        """Each task's progress, saved in the same write as its positions."""
+        return {task: found for task in tasks
+                if (found := self.saved.get((group, task))) is not None}
+
     async def read(self, tp: TopicPartition, offset: int, max_records: int) -> list[RecordTuple]:
         """Up to `max_records` records of a partition from `offset`."""
         meta = self._meta(tp[0])
@@ -116,15 +124,17 @@ class LocalLog:
         return LocalConsumer(self)
 
     # -- writes --------------------------------------------------------------------------
-    def _appends(self, outputs: list[tuple[str, list[OutRecord]]],
+    def _appends(self, outputs: list[Routed],
                  ends: dict[tuple[int, int], int]) -> Iterator[Append]:
         part = self.partitioner
-        for topic, records in outputs:
+        for topic, partition, records in outputs:
             meta = self._meta(topic)
             n, tid = meta.partitions, meta.id
             for record in records:
                 key = record[0]
-                if n == 1:
+                if partition is not None:
+                    p = partition
+                elif n == 1:
                     p = 0
                 elif key is None:
                     p = part.round_robin(topic, n)
@@ -139,20 +149,23 @@ class LocalLog:
 
     async def produce(self, topic: str, records: list[OutRecord]) -> None:
         """Append records to `topic` (partition by key), durably and at once."""
-        await self.commit("", CommitBatch(outputs=[(topic, records)]))
+        await self.commit("", CommitBatch(outputs=[(topic, None, records)]))
 
     async def commit(self, group: str, batch: CommitBatch) -> None:
-        """Append the outputs and record the group's positions in one atomic write."""
+        """Append the outputs and record the group's positions and its tasks' progress in
+        one atomic write."""
         ends: dict[tuple[int, int], int] = {}
         offsets = {(group, t, p): off for (t, p), off in batch.positions.items()}
-        for topic, _ in batch.outputs:
+        progress = {(group, task): raw for task, (_, raw) in batch.progress.items()}
+        for topic, _, _ in batch.outputs:
             self._meta(topic)
-        self._store(self._appends(batch.outputs, ends), ends, offsets, {}, batch.state)
+        self._store(self._appends(batch.outputs, ends), ends, offsets, {}, batch.state,
+                    progress)
         self.ends.update(ends)
         self.offsets.update(offsets)
+        self.saved.update(progress)
 
-    async def read_changelog(self, store: str, partition: int,
-                             committed: dict[TopicPartition, int]
+    async def read_changelog(self, store: str, partition: int, committed_n: int
                              ) -> list[tuple[bytes, bytes | None]]:
         """No changelogs here: state is written with the commit itself."""
         return []
@@ -191,9 +204,13 @@ class LocalConsumer:
 
     def caught_up(self) -> bool:
         """True when every position is at its partition's end."""
+        ends = self.ends()
+        return all(pos >= ends[tp] for tp, pos in self.positions.items())
+
+    def ends(self) -> dict[TopicPartition, int]:
+        """Every assigned partition's end (one process writes the log: always fresh)."""
         log = self.log
-        return all(pos >= log.ends.get((log._meta(t).id, p), 0)
-                   for (t, p), pos in self.positions.items())
+        return {(t, p): log.ends.get((log._meta(t).id, p), 0) for t, p in self.positions}
 
     async def close(self) -> None:
         """Nothing to release."""

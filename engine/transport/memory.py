@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from engine.transport.base import RecordTuple
-from engine.transport.local import Append, LocalLog, StateChanges, TopicMeta
+from engine.transport.local import Append, LocalLog, Progress, StateChanges, TopicMeta
 
 
 class MemoryLog(LocalLog):
@@ -24,7 +24,7 @@ class MemoryLog(LocalLog):
 
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
                offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
-               state: StateChanges) -> None:
+               state: StateChanges, progress: Progress) -> None:
         staged = [(tid, p, (off, k, v, ts, h)) for tid, p, off, (k, v, ts, h) in appends]
         for tid, p, record in staged:
             self.partitions.setdefault((tid, p), []).append(record)

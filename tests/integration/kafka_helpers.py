@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 
 import msgspec
 
+from engine.api.records import is_control
 from engine.transport import partition_for
 from engine.transport.kafka import KafkaTransport
 from tests.integration.test_distributed import Spawn, Worker, logs, on_kafka, wait_until
@@ -152,7 +153,8 @@ def wait_committed(broker: Broker, group: str, want: dict[str, list[int]],
 
 
 def read_topic(broker: Broker, topic: str) -> list[Read]:
-    """Every record of `topic`, read up to its (true) end offsets, with its partition."""
+    """Every data record of `topic` (not the writers' control records of internal topics),
+    read up to its (true) end offsets, with its partition."""
     async def body(log: KafkaTransport) -> list[Read]:
         rows: list[Read] = []
         for partition, end in enumerate(await log.end_offsets(topic)):
@@ -160,7 +162,8 @@ def read_topic(broker: Broker, topic: str) -> list[Read]:
             while offset < end:
                 batch = await log.read((topic, partition), offset, 20_000)
                 assert batch, f"{topic}[{partition}]: nothing to read at {offset} < {end}"
-                rows += [(partition, k, v, list(h or [])) for _, k, v, _, h in batch]
+                rows += [(partition, k, v, list(h or [])) for _, k, v, _, h in batch
+                         if not is_control(h)]
                 offset = batch[-1][0] + 1
         return rows
     return on_kafka(broker, body)

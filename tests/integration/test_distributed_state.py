@@ -1,8 +1,9 @@
-"""State on Kafka, end to end: every store has a changelog topic whose records carry the
-source positions that produced them. A task assigned to a worker restores its stores from the
-changelog before it processes anything, and skips the changes produced beyond the committed
-source offsets (that input will be processed again), so restored state is never ahead of or
-behind the committed offsets.
+"""State on Kafka, end to end: every store has a changelog topic whose records carry `shoal.n`,
+how many records their task had run when it made them (here one input partition per task:
+n is the source position). A task assigned to a worker restores its stores from the
+changelog before it processes anything, keeping per key the change of the largest n up to
+its committed progress: changes made beyond the committed offsets (that input is processed
+again) are skipped, so restored state is never ahead of or behind the committed offsets.
 
 The app sums an amount per account into the table `balance` and counts events per account
 in 1-minute tumbling windows into the windowed table `per-window` (Kafka Streams semantics:
@@ -14,7 +15,7 @@ a re-read batch is processed again from restored state, so it counts once, never
 
 A kill only rarely lands between a commit's changelog acks and its offset commit, so right
 after the kill the test appends what such a kill leaves behind: the victim's balance changes
-for input beyond its committed offsets, marked with that source position. Restoring them
+for input beyond its committed offsets, marked with that n. Restoring them
 would count that input twice. Last, no worker may still serve rows of partitions that were
 revoked from it.
 
@@ -42,7 +43,8 @@ import msgspec
 import pytest
 
 from engine.transport import changelog_topic, partition_for
-from engine.transport.kafka import SOURCE_HEADER, KafkaTransport
+from engine.transport.kafka import KafkaTransport
+from engine.transport.kafka_state import N_HEADER, n_of
 from tests.integration import test_distributed
 from tests.integration.test_distributed import (
     DRAIN_S,
@@ -202,16 +204,14 @@ class Change:
     key: bytes
     value: bytes | None
     timestamp: int
-    source: int  # the input offset of the same partition it was produced at
+    source: int  # n: the input offset of the same partition it was produced at
 
 
-def source_of(app: App, partition: int, headers: Any) -> int:
-    found = [raw for name, raw in headers or () if name == SOURCE_HEADER]
-    assert len(found) == 1, f"a changelog record without one {SOURCE_HEADER} header: {headers}"
-    positions = {(t, p): off for t, p, off in msgspec.msgpack.decode(found[0])}
-    assert set(positions) == {(app.source, partition)}, \
-        f"changelog partition {partition} has source positions {positions}"
-    return int(positions[(app.source, partition)])
+def source_of(headers: Any) -> int:
+    """The n of a changelog record: with one input partition per task, its source position."""
+    found = [raw for name, raw in headers or () if name == N_HEADER]
+    assert len(found) == 1, f"a changelog record without one {N_HEADER} header: {headers}"
+    return n_of(headers)
 
 
 def read_changelogs(broker: Broker, app: App) -> dict[str, list[list[Change]]]:
@@ -228,7 +228,7 @@ def read_changelogs(broker: Broker, app: App) -> dict[str, list[list[Change]]]:
                     batch = await log.read((topic, partition), len(changes), 20_000)
                     assert batch, f"{topic}[{partition}]: nothing at {len(changes)} < {end}"
                     changes += [Change(off, key or b"", value, ts,
-                                       source_of(app, partition, headers))
+                                       source_of(headers))
                                 for off, key, value, ts, headers in batch]
                 out[topic].append(changes)
         return out
@@ -363,12 +363,12 @@ def plant_uncommitted(broker: Broker, app: App, batch: list[Event], committed: l
     for p in parts:
         upto = min(committed[p] + ahead, len(inputs[p]))
         assert upto > committed[p], f"partition {p}: its whole input committed at the kill"
-        header = msgspec.msgpack.encode([[app.source, p, upto]])
+        header = upto.to_bytes(8, "big")
         touched = sorted({e.account for e in inputs[p][committed[p]:upto]})
         for account in touched:
             total = sum(e.amount for e in inputs[p][:upto] if e.account == account)
             records.append((account.encode(), pickle.dumps(total), now,
-                            [(SOURCE_HEADER, header)]))
+                            [(N_HEADER, header)]))
         planted[p] = len(touched)
     on_kafka(broker, lambda log: log.produce(topic, records))
     return planted
@@ -480,8 +480,8 @@ def test_new_worker_restores_state_from_changelogs(
         tmp_path: Path, kafka_broker: Broker, run_cli: ShoalRunner, spawn: Spawn) -> None:
     """Control, without a kill: a worker processes part of the input and is stopped
     (SIGTERM: it commits); more input arrives; a new worker with an empty data directory
-    restores both stores from every change of their changelogs, then ends with the tables
-    of the whole input."""
+    restores both stores from their changelogs (the last change of every key), then ends
+    with the tables of the whole input."""
     count, first = 60_000, 40_000
     began = time.monotonic()
     app = make_app(tmp_path)
@@ -507,9 +507,9 @@ def test_new_worker_restores_state_from_changelogs(
                timeout=DRAIN_S, every=0.5)
     done = restored(two)
     print(f"restored: {done}")
-    # every change was committed, so the restore applies all of them
+    # every change was committed, so the restore keeps the last change of every key
     want = sorted((topic.removeprefix(f"{app.name}.").removesuffix("-changelog"), p,
-                   len(changes))
+                   len({c.key for c in changes}))
                   for topic, partitions in changelogs.items()
                   for p, changes in enumerate(partitions))
     assert sorted(done) == want, f"{two.name} restored {done}, the changelogs hold {want}"

@@ -91,7 +91,7 @@ def test_group_commit_writes_outputs_then_positions(make_log: LogFactory) -> Non
         assert sorted(recorder.assigned) == [(src, 0), (src, 1)]
         for tp in recorder.assigned:
             consumer.seek(tp, 0)
-        batch = CommitBatch(outputs=[(out, [(b"k", b"v", 1, None)])],
+        batch = CommitBatch(outputs=[(out, None, [(b"k", b"v", 1, None)])],
                             positions={(src, 0): 7})
         await log.commit(group, batch)
         assert (await log.committed(group, [(src, 0), (src, 1)])) == {(src, 0): 7, (src, 1): 0}

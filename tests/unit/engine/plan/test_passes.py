@@ -51,7 +51,7 @@ def test_key_inference_and_repartition_cut() -> None:
     assert [s.sources for s in physical.subtopologies] == [
         ("buys",), ("shop-by-product-repartition",)]
     assert physical.subtopologies[0].outputs == (
-        ("shop-by-product-repartition", "repartition"), ("copy", "sink"))
+        ("shop-by-product-repartition", "internal"), ("copy", "sink"))
     assert [t.name for t in physical.internal_topics] == ["shop-by-product-repartition"]
     assert physical.external_sources == ("buys",)
     assert set(physical.sink_topics) == {"copy", "per-product"}
@@ -65,8 +65,8 @@ def test_unkeyed_source_is_unkeyed() -> None:
 
 def test_fused_code_is_one_loop_per_source() -> None:
     code = plan(_two_stage()).subtopologies[0].code
-    assert code.count("for off, k, raw, ts, hd in records:") == 1
-    assert "def run_0" in code and "def run_1" not in code
+    assert code.count("for off, k, raw, ts, hd in records:") == 1  # the one prep loop
+    assert code.count("def run(entries):") == 1 and code.count(" in entries:") == 1
 
 
 def test_renderers() -> None:
