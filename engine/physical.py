@@ -39,9 +39,11 @@ class Lane(Protocol):
 PrepFn = Callable[[list[RecordTuple], Lane], list[Entry]]
 RunFn = Callable[[list[Entry]], None]
 PlaceFn = Callable[[int], None]
-Chains = tuple[dict[int, PrepFn], RunFn, PlaceFn | None]
-"""prep per external input, run, and `place(ot)`: set the order time of results emitted
-outside any record (idle ticks, the end of a drained input); None without processors."""
+DirectFn = Callable[[list[RecordTuple], Lane], None]
+Chains = tuple[dict[int, PrepFn], RunFn, PlaceFn | None, DirectFn | None]
+"""prep per external input; run; `place(ot)`: set the order time of results emitted outside
+any record (idle ticks, the end of a drained input), None without processors; `direct`:
+prep and run in one loop, for a task whose one input is external, None otherwise."""
 
 
 class TaskRuntime(Protocol):

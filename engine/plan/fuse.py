@@ -58,13 +58,17 @@ class Generator:
                 if not spec.internal:
                     self._prep_function(index, self.sources[spec.topic])
             self._run_function()
+            direct = len(self.inputs) == 1 and not self.inputs[0].internal
+            if direct:
+                self._direct_function(self.sources[self.inputs[0].topic])
             if self.processors:
                 with w.block("def place(t):"):
                     w.line("nonlocal ot, off, src")
                     w.line("ot, off, src = t, -1, -1")
             preps = ", ".join(f"{i}: prep_{i}" for i, s in enumerate(self.inputs)
                               if not s.internal)
-            w.line(f"return {{{preps}}}, run, {'place' if self.processors else 'None'}")
+            w.line(f"return {{{preps}}}, run, {'place' if self.processors else 'None'}, "
+                   f"{'direct' if direct else 'None'}")
             w.lines[buffers:buffers] = [f"    out_{i} = rt.buffers[{i}].append"
                                         for i in range(len(self.ctx.buffers))]
         return w.source()
@@ -141,6 +145,26 @@ class Generator:
                 w.line(f"add((t, off, k, v, ts, hd, {index}, raw))")
             w.line("lane.ot = t")
             w.line("return out")
+
+    def _direct_function(self, source: Source) -> None:
+        """direct(records, lane): prep and run in one loop, for a task whose only input is
+        external (nothing to order it against, when nothing waits in its queue)."""
+        w = self.w
+        with w.block("def direct(records, lane):"):
+            w.line("nonlocal ot, off, src" if self.processors else "src = 0")
+            if self.processors:
+                w.line("src = 0")
+            w.line("ot = lane.ot")
+            with w.block("for off, k, raw, ts, hd in records:"):
+                self._guarded(lambda: self._direct_body(source),
+                              "dead(op, exc, src, off, k, raw, ts, hd)")
+            w.line("lane.ot = ot")
+
+    def _direct_body(self, source: Source) -> None:
+        source.prepare(self.ctx)
+        with self.w.block("if ts > ot:"):
+            self.w.line("ot = ts")
+        self._children(source, "v")
 
     def _run_function(self) -> None:
         w = self.w

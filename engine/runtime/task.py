@@ -101,7 +101,7 @@ class Task:
         self.tick: int | None = None  # an idle tick decided, to act on after the commit
         self.last_input = time.monotonic()
         self.last_tick = 0.0
-        self.prep, self.run, place = sub.factory(self)
+        self.prep, self.run, place, self.direct = sub.factory(self)
         self.place = place or _nowhere
         if progress is not None:
             self._restore(progress)
@@ -178,10 +178,23 @@ class Task:
             return
         cut = 0 if records[0][0] >= replay else next(
             (i for i, r in enumerate(records) if r[0] >= replay), len(records))
+        if not cut and self.direct is not None and lane.empty and lane.state != IDLE_STATE:
+            self._direct(lane, records)
+            return
         if cut:
             lane.add(self.prep[lane.src](records[:cut], lane), quiet=True)
         if cut < len(records):
             lane.add(self.prep[lane.src](records[cut:], lane))
+
+    def _direct(self, lane: Lane, records: list[RecordTuple]) -> None:
+        """Run records of the one (external) input at once: nothing to order them against."""
+        assert self.direct is not None
+        lane.idle_pending = False
+        self.direct(records, lane)
+        lane.ran_ot = self.ran_ot = lane.ot
+        self.n += len(records)
+        self.pending += len(records)
+        self.last_input = time.monotonic()
 
     def at_end(self, tp: TopicPartition, position: int) -> None:
         """External partition `tp` has nothing after `position` (fresh from the log): in a
