@@ -65,8 +65,11 @@ def test_unkeyed_source_is_unkeyed() -> None:
 
 def test_fused_code_is_one_loop_per_source() -> None:
     code = plan(_two_stage()).subtopologies[0].code
-    assert code.count("for off, k, raw, ts, hd in records:") == 1  # the one prep loop
+    # prep (decode before ordering), run (in the task's order), and direct (both in one
+    # loop, for a task whose one input is external)
+    assert code.count("for off, k, raw, ts, hd in records:") == 2
     assert code.count("def run(entries):") == 1 and code.count(" in entries:") == 1
+    assert code.count("def direct(records, lane):") == 1
 
 
 def test_renderers() -> None:
