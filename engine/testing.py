@@ -11,6 +11,7 @@ real run would have written. No data directory, no threads, no event loop.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.plan import plan
 from engine.query import View, table_views, unknown_table
-from engine.runtime import Worker, run_sync
+from engine.runtime import Worker, WorkerConfig, run_sync
 from engine.state import DictBackend
 from engine.transport import MemoryLog
 
@@ -76,24 +77,72 @@ def _headers(headers: Headers | None) -> dict[str, str]:
     return {str(k): bytes(v).decode("utf-8", "replace") for k, v in headers or []}
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """How a TestDriver runs its pipeline: in-process workers sharing the partitions, under a
+    seeded random schedule (the same seed gives the same schedule). Results must not depend
+    on any of it.
+
+    workers: how many workers share the partitions (partition p of every topic goes to one);
+    poll: (least, most) records fetched per partition in a step; run: (least, most) records
+    a task runs per step (None: all it can); commit: the chance of a commit after a step that
+    did something (a worker with nothing to do always commits); crashes: how many times a
+    worker is killed at a random step (its uncommitted work is lost) and restarted;
+    rebalances: how many times the partitions are dealt anew among fresh workers (after a
+    commit), at a random step."""
+
+    workers: int = 1
+    seed: int = 0
+    poll: tuple[int, int] = (1_000, 1_000)
+    run: tuple[int, int] | None = None
+    commit: float = 1.0
+    crashes: int = 0
+    rebalances: int = 0
+
+
 class TestDriver:
     """Feeds records to a pipeline and reads back what it wrote."""
 
     __test__ = False  # not a pytest test class
 
     def __init__(self, pipeline: Pipeline, partitions: int | Mapping[str, int] = 1,
-                 start_time: int = 0) -> None:
+                 start_time: int = 0, schedule: Schedule | None = None) -> None:
         """partitions: of every input topic, or per topic ({topic: count}, default 1)."""
         counts = {t: partitions for t in plan(pipeline).external_sources} if isinstance(
             partitions, int) else {**partitions}
         self.plan = plan(pipeline, counts)
         self.log = MemoryLog()
         self.time = start_time
+        self.schedule = schedule or Schedule()
+        self.rng = random.Random(self.schedule.seed)
+        self.events = {"crashes": self.schedule.crashes,
+                       "rebalances": self.schedule.rebalances}
         for topic in (*self.plan.external_sources, *self.plan.global_topics):
             run_sync(self.log.create_topic(topic, counts.get(topic, 1)))
-        self.worker = Worker(self.plan, self.log,
-                             backends=lambda name: DictBackend(self.log.state_dict(name)))
-        run_sync(self.worker.start())
+        self.workers: list[Worker] = []
+        self._deal()
+
+    @property
+    def worker(self) -> Worker:
+        """The (first) worker."""
+        return self.workers[0]
+
+    def _deal(self, drain: bool = False) -> None:
+        """Deal the partitions among fresh workers (seeded)."""
+        counts = run_sync(self.log.topics())
+        partitions = list(range(max(counts.values())))
+        self.rng.shuffle(partitions)
+        groups = [frozenset(partitions[i::self.schedule.workers])
+                  for i in range(min(self.schedule.workers, len(partitions)))]
+        self.workers = [self._worker(group, drain) for group in groups]
+
+    def _worker(self, partitions: frozenset[int], drain: bool = False) -> Worker:
+        config = WorkerConfig(partitions=partitions if self.schedule.workers > 1 else None,
+                              drain=drain)
+        worker = Worker(self.plan, self.log, config,
+                        backends=lambda name: DictBackend(self.log.state_dict(name)))
+        run_sync(worker.start())
+        return worker
 
     def pipe(self, topic: str, value: Any, key: Any = None, timestamp: int | None = None,
              headers: Headers | None = None) -> None:
@@ -116,22 +165,62 @@ class TestDriver:
 
     def idle(self, ms: int) -> None:
         """Let `ms` of wall-clock time pass with no input (drives idle_timeout_ms)."""
-        for task in self.worker.tasks.values():
-            task.last_input -= ms / 1000
-        self.worker.tick(time.monotonic())
+        for worker in self.workers:
+            for task in worker.tasks.values():
+                task.last_input -= ms / 1000
+            worker.tick(time.monotonic())
         self.process()
 
     def advance(self, ms: int) -> None:
         """Move the driver's record-timestamp clock forward."""
         self.time += ms
 
+    def drain(self) -> None:
+        """End the input where it ends now and process it all: every window, session and
+        unmatched join row is emitted as final (later input falling into them is late)."""
+        self.process()
+        self._deal(drain=True)
+        self.process()
+        self._deal()
+
     def process(self) -> None:
-        """Process until nothing is left, committing after each round."""
+        """Process until no worker has anything left to do, under the schedule."""
         while True:
-            n = run_sync(self.worker.step())
-            committed = run_sync(self.worker.commit())
-            if n == 0 and not committed:
+            busy = False
+            for i in self.rng.sample(range(len(self.workers)), len(self.workers)):
+                if i < len(self.workers):  # (a rebalance may deal to fewer workers)
+                    busy = self._step(self.workers[i]) or busy
+                    busy = self._event() or busy
+            if not busy:
                 return
+
+    def _step(self, worker: Worker) -> bool:
+        """One step of `worker` (poll, run) and maybe a commit; True if anything happened."""
+        low, high = self.schedule.poll
+        worker.config.max_poll_records = self.rng.randint(low, high)
+        if self.schedule.run is not None:
+            worker.config.run_records = self.rng.randint(*self.schedule.run)
+        done = run_sync(worker.step())
+        if done and self.rng.random() >= self.schedule.commit:
+            return True
+        return run_sync(worker.commit()) or bool(done)
+
+    def _event(self) -> bool:
+        """Maybe kill and restart a worker, or deal the partitions anew (seeded); True when
+        that happened."""
+        if self.events["crashes"] and self.rng.random() < 0.05:
+            self.events["crashes"] -= 1
+            i = self.rng.randrange(len(self.workers))
+            config = self.workers[i].config  # its uncommitted work is lost
+            self.workers[i] = self._worker(config.partitions or frozenset(), config.drain)
+            return True
+        if self.events["rebalances"] and self.rng.random() < 0.03:
+            self.events["rebalances"] -= 1
+            for worker in self.workers:
+                run_sync(worker.commit())
+            self._deal(self.workers[0].config.drain)
+            return True
+        return False
 
     def read(self, topic: str) -> list[Output]:
         """Every record of `topic`, partition by partition, in offset order."""
@@ -153,7 +242,7 @@ class TestDriver:
         """The table `name` as committed so far: get(key), items(...), windows(key, ...)."""
         counts = run_sync(self.log.topics())
         views = table_views(self.plan, counts, lambda q: DictBackend(self.log.state_dict(q)),
-                            self.worker.global_tables.rows())
+                            self.workers[0].global_tables.rows())
         if name not in views:
             raise unknown_table(name, views)
         return views[name]

@@ -3,11 +3,11 @@
 A left record at tl and a right record at tr join when tl - before <= tr <= tl + after; the
 joined result carries the later of the two times. Both sides are buffered per key (stores
 `<name>.left` / `<name>.right`, key b"k" + record key -> [[t, value, matched], ...] sorted by
-t), so a lookup is one point read that the store's cache usually answers. Each arrival joins
-every buffered partner at once. A record expires once stream time > its time + reach +
-grace: then, for left/outer joins, an unmatched record is emitted with a None partner (never
-earlier, never twice; at its own time) and it is purged. A record that arrives already
-expired is late.
+t), so a lookup is one point read that the store's cache usually answers. Each arrival first
+expires what its stream time closes, then joins every buffered partner at once. A record
+expires once stream time > its time + reach + grace: then, for left/outer joins, an
+unmatched record is emitted with a None partner (never earlier, never twice; at its own
+time) and it is purged. A record that arrives already expired is late.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from engine.api.streamtime import StreamClock
 from operators.join import Joiner, TwoSidedJoin
 
 _TIME = itemgetter(0)
+_CLOSING = itemgetter(0, 1, 2, 3)  # window close, side, key, time
 FOREVER = 1 << 62
 
 
@@ -70,8 +71,9 @@ class BufferJoin(Processor):
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a stream-stream join")
         now = self.clock.observe(ts)
+        if self.expiry and self.expiry[0][0] < now:
+            self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
         if ts + self.reach[side] < now:
-            self._expire(now)
             self.clock.late_by(now - ts - self.reach[side])
             raise LateRecord(f"event time {ts}: its join window closed (stream time "
                              f"{now}, grace {self.node.grace} ms)")
@@ -83,8 +85,6 @@ class BufferJoin(Processor):
             heapq.heappush(self.expiry, (ts + self.reach[side], side, bk))
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
-        if self.expiry[0][0] < now:
-            self._expire(now)
 
     def _match(self, key: bytes, bk: bytes, value: Any, ts: int, side: int) -> bool:
         """Join `value` with every buffered partner in its window; True if there was one."""
@@ -110,22 +110,29 @@ class BufferJoin(Processor):
         return True
 
     def _expire(self, now: int) -> None:
-        """Purge (and emit, if unmatched and kept) every record whose window has passed."""
+        """Purge every record whose window has passed; emit the unmatched ones of kept sides
+        in the order their windows closed (then side, key, time), however many closed at once
+        (so the order does not depend on which record moved stream time)."""
         expiry = self.expiry
+        due: list[tuple[int, int, bytes, int, Any]] = []
         while expiry and expiry[0][0] < now:
             _, side, bk = heapq.heappop(expiry)
             store, reach = self.sides[side], self.reach[side]
             entries = store.get(bk) or []
             cut = bisect.bisect_left(entries, now - reach, key=_TIME)
-            if self.keep[side] and self.emit is not None:
-                for t, value, matched in entries[:cut]:
-                    if not matched:
-                        pair = (value, None) if side == 0 else (None, value)
-                        self.emit(bk[1:], self.node.joiner(*pair), t, True)
+            if self.keep[side]:
+                due.extend((t + reach, side, bk, t, value) for t, value, matched in entries[:cut]
+                           if not matched)
             rest = entries[cut:]
             store.put(bk, rest or None)
             if rest:
                 heapq.heappush(expiry, (rest[0][0] + reach, side, bk))
+        if due and self.emit is not None:
+            due.sort(key=_CLOSING)
+            joiner = self.node.joiner
+            for _, side, bk, t, value in due:
+                pair = (value, None) if side == 0 else (None, value)
+                self.emit(bk[1:], joiner(*pair), t, True)
 
     def before_commit(self) -> None:
         self.clock.save()

@@ -29,9 +29,21 @@ def origins(graph: Graph) -> dict[int, frozenset[int]]:
 
 
 def _size(node: Node, counts: Mapping[str, int]) -> int | None:
+    """A source's partition count, or a repartition's explicit count (None: free)."""
     if isinstance(node, Source):
         return counts.get(node.topic)
     return getattr(node, "partitions", None)
+
+
+def _natural(node: Node, nodes: dict[int, Node], found: dict[int, frozenset[int]],
+             counts: Mapping[str, int]) -> int | None:
+    """The count a node's topic gets: its own, else (a free key_by) that of its writers."""
+    size = _size(node, counts)
+    if size is not None or isinstance(node, Source):
+        return size
+    upstream = [_natural(nodes[o], nodes, found, counts) for p in node.parents
+                for o in found[p]]
+    return max((s for s in upstream if s is not None), default=None)
 
 
 def copartition(graph: Graph, pipeline: str, counts: Mapping[str, int]) -> Graph:
@@ -43,7 +55,8 @@ def copartition(graph: Graph, pipeline: str, counts: Mapping[str, int]) -> Graph
         inputs = sorted({moved.get(o, o) for i in (*join.parents, *join.links)
                          for o in found[i]})
         sizes = {o: _size(nodes[o], counts) for o in inputs}
-        target = max((s for s in sizes.values() if s is not None), default=None)
+        natural = [_natural(nodes[o], nodes, found, counts) for o in inputs]
+        target = max((s for s in natural if s is not None), default=None)
         for origin in inputs:
             node, size = nodes[origin], sizes[origin]
             if target is None or size == target:

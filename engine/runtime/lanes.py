@@ -42,8 +42,8 @@ _OT = itemgetter(0)
 class Lane:
     """One external partition, or one writer of an internal partition."""
 
-    __slots__ = ("done", "floor", "head", "held", "idle_pending", "index", "ot", "queue",
-                 "ran_ot", "replayed", "seen", "seqs", "src", "state", "tp", "writer")
+    __slots__ = ("base", "done", "floor", "head", "held", "idle_pending", "index", "ot",
+                 "queue", "ran_ot", "replayed", "seen", "seqs", "src", "state", "tp", "writer")
 
     def __init__(self, index: int, src: int, tp: TopicPartition, writer: int = -1) -> None:
         self.index, self.src, self.tp, self.writer = index, src, tp, writer
@@ -59,6 +59,7 @@ class Lane:
         self.seen = -1  # internal: last sequence number queued
         self.done = -1  # internal: last sequence number run
         self.replayed = -1  # internal: last sequence number queued again after a restart
+        self.base = (NEVER, -1)  # (ran_ot, done) before the first record of the queue
 
     @property
     def empty(self) -> bool:
@@ -79,7 +80,7 @@ class Lane:
         if not entries:
             return
         if not quiet:
-            if self.state == IDLE_STATE:
+            if self.state != ACTIVE:  # back after idling (or after the end of a drained run)
                 self.state, self.held = ACTIVE, True
             self.idle_pending = False
         self.queue.extend(entries)
@@ -93,15 +94,30 @@ class Lane:
         if cut == self.head:
             return []
         run = self.queue[self.head:cut]
-        self.ran_ot = run[-1][0]
-        if self.seqs:
-            self.done = self.seqs[cut - 1]
-        self.head = cut
+        self._move(cut)
+        return run
+
+    def untake(self, count: int) -> None:
+        """Put back the last `count` records taken (a task runs fewer than it could)."""
+        self._move(self.head - count)
+
+    def _move(self, head: int) -> None:
+        if head > 0:
+            self.ran_ot = self.queue[head - 1][0]
+            if self.seqs:
+                self.done = self.seqs[head - 1]
+        else:
+            self.ran_ot, self.done = self.base
+        self.head = head
+
+    def compact(self) -> None:
+        """Forget records run long ago (queues are lists read from `head`)."""
+        cut = self.head
         if cut > 4096 and cut * 2 > len(self.queue):
+            self.base = (self.ran_ot, self.done)
             del self.queue[:cut]
             del self.seqs[:cut if self.seqs else 0]
             self.head = 0
-        return run
 
     def resume(self, floor: int) -> None:
         """The commit is made: release held records, and give none of them (or of the
@@ -118,22 +134,30 @@ class Lane:
         self.ot = max(self.ot, floor)
         self.held = False
 
-    def saved(self) -> list[int]:
-        """The lane as a commit saves it (after the commit's decisions)."""
+    def saved(self, floor: int) -> list[int]:
+        """The lane as a commit saves it: after the commit's decisions (an idle one turns
+        IDLE, a held one resumes at the commit's `floor`); an external lane's order time as
+        of its first record not run (where the consumer resumes)."""
         state = IDLE_STATE if self.idle_pending else self.state
-        ot = self.ot if self.empty or self.writer >= 0 else max(self.ran_ot, self.floor)
-        return [state, ot, self.floor, self.done, self.seen]
+        lane_floor = max(self.floor, floor) if self.held else self.floor
+        if self.empty or self.writer >= 0:
+            ot = max(self.ot, floor) if self.held else self.ot
+        else:
+            ot = max(self.ran_ot, lane_floor)
+        return [state, ot, lane_floor, self.done, self.seen]
 
     def restore(self, saved: list[int]) -> None:
         """Continue from a saved lane."""
         self.state, self.ot, self.floor, self.done, self.seen = saved
         self.ran_ot, self.replayed = self.ot, self.done
+        self.base = (self.ran_ot, self.done)
 
 
-def release(lanes: list[Lane]) -> list[Entry]:
-    """Take every releasable record of `lanes` (in rank order), in the task's order. A lane
-    that is ACTIVE (and not holding records for a commit) may still bring records of order
-    time >= lane.ot: nothing of another lane at or after (lane.ot, its rank) may run yet."""
+def release(lanes: list[Lane], limit: int | None = None) -> list[Entry]:
+    """Take the releasable records of `lanes` (in rank order), in the task's order, at most
+    `limit` of them. A lane that is ACTIVE (and not holding records for a commit) may still
+    bring records of order time >= lane.ot: nothing of another lane at or after (lane.ot,
+    its rank) may run yet."""
     first = second = (FOREVER, FOREVER)
     for lane in lanes:
         if lane.state == ACTIVE and not lane.held:
@@ -142,13 +166,32 @@ def release(lanes: list[Lane]) -> list[Entry]:
                 first, second = key, first
             elif key < second:
                 second = key
-    runs = [run for lane in lanes
-            if (run := lane.take(second if (lane.ot, lane.index) == first else first))]
-    if len(runs) == 1:
-        return runs[0]
-    if len(runs) < 4:
-        return list(merge(*runs, key=_OT))
-    return sorted(chain.from_iterable(runs), key=_OT)
+    taken = [(lane, run) for lane in lanes
+             if (run := lane.take(second if (lane.ot, lane.index) == first else first))]
+    if len(taken) == 1:
+        merged = taken[0][1]
+    elif len(taken) < 4:
+        merged = list(merge(*(run for _, run in taken), key=_OT))
+    else:
+        merged = sorted(chain.from_iterable(run for _, run in taken), key=_OT)
+    if limit is not None and len(merged) > limit:
+        _put_back(taken, merged[limit:])
+        merged = merged[:limit]
+    for lane, _ in taken:
+        lane.compact()
+    return merged
+
+
+def _put_back(taken: list[tuple[Lane, list[Entry]]], rest: list[Entry]) -> None:
+    """Return the records of `rest` to the lanes they were taken from."""
+    owner = {id(entry): lane for lane, run in taken for entry in run}
+    counts: dict[int, int] = {}
+    for entry in rest:
+        lane = owner[id(entry)]
+        counts[lane.index] = counts.get(lane.index, 0) + 1
+    for lane, _ in taken:
+        if lane.index in counts:
+            lane.untake(counts[lane.index])
 
 
 class WriterLanes:
@@ -206,5 +249,5 @@ class WriterLanes:
         else:
             if seq.ot > lane.ot:
                 lane.ot = seq.ot
-            if lane.state == IDLE_STATE:  # the writer is back: wait for it from the commit
+            if lane.state != ACTIVE:  # the writer is back: wait for it from the commit
                 lane.state, lane.held = ACTIVE, True

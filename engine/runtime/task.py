@@ -21,7 +21,7 @@ from engine.api.records import END, IDLE
 from engine.api.state import KeyValueStore
 from engine.physical import RecordTuple, SubTopology
 from engine.runtime.deadletter import DeadLetters
-from engine.runtime.lanes import ENDED, IDLE_STATE, NEVER, Lane, WriterLanes, release
+from engine.runtime.lanes import ACTIVE, ENDED, IDLE_STATE, NEVER, Lane, WriterLanes, release
 from engine.runtime.outputs import Outputs, Routed
 from engine.state import Backend, TaskStore
 from engine.transport.base import StateWrite
@@ -178,7 +178,7 @@ class Task:
             return
         cut = 0 if records[0][0] >= replay else next(
             (i for i, r in enumerate(records) if r[0] >= replay), len(records))
-        if not cut and self.direct is not None and lane.empty and lane.state != IDLE_STATE:
+        if not cut and self.direct is not None and lane.empty and lane.state == ACTIVE:
             self._direct(lane, records)
             return
         if cut:
@@ -191,6 +191,7 @@ class Task:
         assert self.direct is not None
         lane.idle_pending = False
         self.direct(records, lane)
+        self.finished = False
         lane.ran_ot = self.ran_ot = lane.ot
         self.n += len(records)
         self.pending += len(records)
@@ -222,22 +223,34 @@ class Task:
                     best = ot
         return best
 
-    def run_ready(self) -> int:
-        """Run every releasable record; returns how many ran."""
-        entries = release(self.all_lanes)
+    def run_ready(self, limit: int | None = None) -> int:
+        """Run the releasable records (at most `limit`); returns how many ran. After a
+        restart, nothing runs before the queues hold again what they held at the commit."""
+        if self.read_upto and not self._replayed():
+            return 0
+        entries = release(self.all_lanes, limit)
         if not entries:
             return 0
         self.run(entries)
+        self.finished = False
         self.n += len(entries)
         self.ran_ot = max(self.ran_ot, entries[-1][0])
         self.pending += len(entries)
         self.last_input = time.monotonic()
         return len(entries)
 
+    def _replayed(self) -> bool:
+        """True once every input was read again up to where it was read at the commit."""
+        if any(self.fetched.get(tp, 0) < upto for tp, upto in self.read_upto.items()):
+            return False
+        self.read_upto = {}
+        return True
+
     def drained(self) -> bool:
         """In a drained run, finish once every input ended and was run: every window,
         session and unmatched join row is emitted. True when it finished now."""
-        if self.finished or not all(lane.state == ENDED and lane.empty for lane in self.lanes):
+        if self.finished or (self.read_upto and not self._replayed()) or not all(
+                lane.state == ENDED and lane.empty for lane in self.lanes):
             return False
         self.place(self.floor())
         for proc in self.processors.values():
@@ -272,8 +285,11 @@ class Task:
 
     def bounds(self, floor: int) -> dict[str, tuple[int, int]]:
         """Per internal output: (lower bound of the next order time written there, IDLE or
-        END when nothing more is expected), with this commit's decisions made."""
+        END when nothing more is expected), with this commit's decisions made. Nothing while
+        a restart reads its queues back (they are not what they were yet)."""
         out: dict[str, tuple[int, int]] = {}
+        if self.read_upto and not self._replayed():
+            return out
         for topic, lanes in self.reach.items():
             nexts = [ot for lane in lanes if not (lane.idle_pending and lane.empty)
                      and (ot := lane.next_ot(floor)) is not None]
@@ -322,8 +338,9 @@ class Task:
     def _progress(self, positions: dict[TopicPartition, int]) -> bytes:
         return msgspec.msgpack.encode({
             "n": self.n, "ot": self.ran_ot, "fin": self.finished, "tick": self.tick,
-            "lanes": [lane.saved() for lane in self.lanes],
-            "read": [[t, p, self.fetched[(t, p)]] for t, p in positions],
+            "lanes": [lane.saved(self._commit_floor) for lane in self.lanes],
+            "read": [[t, p, max(self.fetched[(t, p)], self.read_upto.get((t, p), -1))]
+                     for t, p in positions],  # (a replay not done yet keeps its end)
             "told": self.outputs.state(),
             "writers": {t: len(w.lanes) for (t, _), w in self.internal.items()}})
 
@@ -343,6 +360,8 @@ class Task:
         self.n, self.ran_ot, self.finished = saved["n"], saved["ot"], saved["fin"]
         for lane, lane_saved in zip(self.lanes, saved["lanes"], strict=True):
             lane.restore(lane_saved)
+            if lane.writer < 0 and lane.state == ENDED:  # the end of an earlier (drained) run
+                lane.state = ACTIVE
         self.read_upto = {(t, p): upto for t, p, upto in saved["read"]}
         self.outputs.restore(saved["told"])
         if saved["tick"] is not None:  # decided and committed, not acted on

@@ -46,6 +46,8 @@ class WorkerConfig:
     and every window, session and unmatched join row is emitted before stopping."""
 
     max_poll_records: int = 1_000
+    run_records: int | None = None  # records a task runs per step (None: all it can)
+    partitions: frozenset[int] | None = None  # own only these partitions (in-process workers)
     commit_interval_ms: int | None = None
     commit_records: int | None = None
     idle_sleep_s: float = 0.05
@@ -109,7 +111,7 @@ class Worker:
             layout.counts, layout.writers, self.backends or _no_state,
             self.global_tables.stores, not self.transport.exactly_once,
             self.transport.partitioner, ends)
-        self.consumer = self.transport.consumer(self.group)
+        self.consumer = self.transport.consumer(self.group, self.config.partitions)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
 
@@ -181,10 +183,12 @@ class Worker:
     # -- the loop ------------------------------------------------------------------------
     async def step(self) -> int:
         """Poll once, queue what came, note the inputs at their end, and run every task's
-        releasable records (the task with the oldest first); returns records run."""
+        releasable records (the task with the oldest first); returns records read and run
+        (0: nothing happened)."""
         assert self.consumer is not None
         await self.global_tables.refresh()
         batches = await self.consumer.poll(self.config.max_poll_records)
+        polled = sum(len(records) for records in batches.values())
         for tp, records in batches.items():
             task = self.routes.get(tp)
             if task is not None:  # else fetched just before its partition was revoked
@@ -197,10 +201,10 @@ class Worker:
                 task.at_end(tp, end)
         ran = 0
         for task in sorted(self.tasks.values(), key=_oldest_first):
-            ran += task.run_ready()
+            ran += task.run_ready(self.config.run_records)
             if self.config.drain and task.drained():
                 ran += 1
-        return ran
+        return polled + ran
 
     def tick(self, now: float) -> int:
         """Let quiet tasks move their stream time on (pipeline idle_timeout_ms)."""

@@ -198,8 +198,11 @@ class KafkaTransport:
         return TopicDescription(topic, ends, groups)
 
     # -- group members -------------------------------------------------------------------
-    def consumer(self, group: str) -> GroupConsumer:
-        """A member of `group` using the co-partitioning assignor."""
+    def consumer(self, group: str, partitions: frozenset[int] | None = None) -> GroupConsumer:
+        """A member of `group` using the co-partitioning assignor (the group assigns its
+        partitions: `partitions` is for local logs only)."""
+        if partitions is not None:
+            raise ValueError("on Kafka the consumer group assigns the partitions")
         def make() -> AIOKafkaConsumer:
             return AIOKafkaConsumer(
                 bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False,

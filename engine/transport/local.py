@@ -119,9 +119,10 @@ class LocalLog:
             reader.seek(tp, 0)
         return reader
 
-    def consumer(self, group: str) -> LocalConsumer:
-        """A consumer that owns every partition of the topics it subscribes to."""
-        return LocalConsumer(self)
+    def consumer(self, group: str, partitions: frozenset[int] | None = None) -> LocalConsumer:
+        """A consumer that owns every partition (or `partitions`) of the topics it
+        subscribes to."""
+        return LocalConsumer(self, partitions)
 
     # -- writes --------------------------------------------------------------------------
     def _appends(self, outputs: list[Routed],
@@ -177,13 +178,15 @@ class LocalLog:
 class LocalConsumer:
     """Reads every partition of its topics from positions set by `seek`."""
 
-    def __init__(self, log: LocalLog) -> None:
+    def __init__(self, log: LocalLog, partitions: frozenset[int] | None = None) -> None:
         self.log = log
+        self.owned = partitions
         self.positions: dict[TopicPartition, int] = {}
 
     async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None:
-        """Assign all partitions of `topics` to this (only) consumer."""
-        tps = [(t, p) for t in topics for p in range(self.log._meta(t).partitions)]
+        """Assign all partitions of `topics` (or those owned) to this consumer."""
+        tps = [(t, p) for t in topics for p in range(self.log._meta(t).partitions)
+               if self.owned is None or p in self.owned]
         for tp in tps:
             self.positions.setdefault(tp, 0)
         await listener.on_assigned(tps)
