@@ -67,7 +67,7 @@ Factory = Callable[[TaskRuntime], Chains]
 @dataclass(frozen=True)
 class Input:
     """One input topic of a sub-topology. Records of equal order time go by `rank` (tables,
-    streams, feedback), then by input order. An internal input is written by every task of
+    streams), then by input order. An internal input is written by every task of
     the sub-topology `writer`; `reaches` are the internal topics its records can reach."""
 
     topic: str

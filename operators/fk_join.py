@@ -1,19 +1,26 @@
 """Foreign-key table joins: left ⋈ right on on(left_value) = right key, keyed like left.
 
-The two tables are partitioned by different keys, so the join runs as a round trip over
-two internal topics (the scheme of Kafka Streams' KIP-213):
+The two tables are partitioned by different keys, so the join goes through internal topics
+(the scheme of Kafka Streams' KIP-213, with the result in a task of its own):
 
 1. `FKSubscribe` (left's task) remembers each left key's foreign key and a version
    (store `<name>.subscribe`: left key -> [fk, version]). On a change it unsubscribes the
    old foreign key if it changed and subscribes the new one, through the topic
-   `<pipeline>-<name>-subscription`, keyed by foreign key (right's partitioning).
+   `<pipeline>-<name>-subscription`, keyed by foreign key (right's partitioning). Every
+   left change is also copied to `<pipeline>-<name>-left` (left's partitioning).
 2. `FKRespond` (right's task) keeps the subscribers of each foreign key (store
    `<name>.respond`) and answers with the right row: once per subscription, and to every
    subscriber when the right row changes; through `<pipeline>-<name>-response`, keyed by
    the left key (left's partitioning).
-3. `FKResult` (left's task again) emits joiner(left row, right row) for an answer whose
-   [fk, version] is still the left key's current one (older answers are dropped), and
-   deletes the joined row when the left row goes or (inner) the right row is missing.
+3. `FKResult` (a task reading the left copy and the responses) keeps each left row with its
+   foreign key and version (store `<name>.left`, versions counted as FKSubscribe counts
+   them) and emits joiner(left row, right row) for an answer whose [fk, version] is the left
+   key's current one (older answers are dropped); it deletes the joined row when the left
+   row goes or (inner) the right row is missing.
+
+No task reads what it wrote itself: each task merges its inputs by order time and none waits
+for a round trip (a left change's answer comes after it: left copies go before responses of
+the same order time).
 """
 
 from __future__ import annotations
@@ -117,38 +124,41 @@ class Responder(Processor):
 
 @dataclass(frozen=True, slots=True)
 class FKResult(JoinedTable):
-    """Left side again: side 0 are answers, side 1 the left table's changes."""
+    """The result: side 0 are left changes (the copy), side 1 the answers."""
 
     subscribe: FKSubscribe
     join_kind: ClassVar[str] = "foreign-key"
 
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name, f"{self.name}.left")
+
     def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
-        return Answers(ctx.store(self.left.name), ctx.store(self.subscribe.name), self,
+        return Answers(ctx.store(f"{self.name}.left"), self,
                        Materializer(ctx.store(self.name), emit))
 
 
 class Answers(Processor):
     """Turns current answers into joined rows; deletes rows whose left side went."""
 
-    def __init__(self, left: KeyValueStore, versions: KeyValueStore, node: FKResult,
-                 keep: Materializer) -> None:
-        self.left, self.versions, self.node, self.keep = left, versions, node, keep
+    def __init__(self, lefts: KeyValueStore, node: FKResult, keep: Materializer) -> None:
+        self.lefts, self.node, self.keep = lefts, node, keep
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a foreign-key join")
         node = self.node
-        if side == 1:  # a left change: joined rows wait for the answer, unless no fk
+        if side == 0:  # a left change: joined rows wait for the answer, unless no fk
+            old = self.lefts.get(key)
+            fk = None if value is None else key_to_bytes(node.subscribe.on(value))
+            self.lefts.put(key, [value, fk, 1 if old is None else old[2] + 1])
             if value is None:
                 self.keep(key, None, ts)
-            elif node.subscribe.on(value) is None:
+            elif fk is None:
                 self.keep(key, node.joiner(value, None) if node.how == "left" else None, ts)
             return
         fk, version, row = value
-        if self.versions.get(key) != [fk, version]:
+        stored = self.lefts.get(key)
+        if stored is None or stored[0] is None or [stored[1], stored[2]] != [fk, version]:
             return  # an answer to an older subscription
-        stored = self.left.get(key)
-        left = None if stored is None else node.left.table_value(stored)
-        if left is None:
-            return
         present = row is not None or node.how == "left"
-        self.keep(key, node.joiner(left, row) if present else None, ts)
+        self.keep(key, node.joiner(stored[0], row) if present else None, ts)

@@ -37,13 +37,12 @@ class Source(Node):
     time: TimeSpec = None
     internal: bool = False
     tombstones: bool = False
-    feedback: bool = False  # a foreign-key join's responses, read back by their asker
 
     @property
     def rank(self) -> int:
         """Which input goes first among records of equal order time: tables (0), then
-        streams (1), then feedback (2)."""
-        return 2 if self.feedback else 0 if self.tombstones else 1
+        streams (1)."""
+        return 0 if self.tombstones else 1
 
     @property
     def keyed(self) -> bool | None:

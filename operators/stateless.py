@@ -149,7 +149,7 @@ class Repartition(Node):
     topic: str
     partitions: int | None = None
     tombstones: bool = False
-    feedback: bool = False  # read back by the task that asked (foreign-key responses)
+    like: int | None = None  # partitioned as this node's output (when partitions is None)
 
     @property
     def repartitions(self) -> bool:

@@ -41,8 +41,9 @@ def _natural(node: Node, nodes: dict[int, Node], found: dict[int, frozenset[int]
     size = _size(node, counts)
     if size is not None or isinstance(node, Source):
         return size
-    upstream = [_natural(nodes[o], nodes, found, counts) for p in node.parents
-                for o in found[p]]
+    like = getattr(node, "like", None)
+    upstream = [_natural(nodes[o], nodes, found, counts)
+                for p in ((like,) if like is not None else node.parents) for o in found[p]]
     return max((s for s in upstream if s is not None), default=None)
 
 

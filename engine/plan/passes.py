@@ -80,8 +80,7 @@ def insert_repartitions(graph: Graph) -> Graph:
             continue
         source = Source(max(n.id for n in nodes) + 1, f"{node.name}.source", (),
                         pipeline=node.pipeline, topic=node.topic, internal=True,
-                        tombstones=getattr(node, "tombstones", False),
-                        feedback=getattr(node, "feedback", False))
+                        tombstones=getattr(node, "tombstones", False))
         nodes.append(source)
         nodes = [
             dataclasses.replace(n, parents=tuple(source.id if p == node.id else p

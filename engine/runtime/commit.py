@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from engine.runtime.task import Task
-from engine.transport.base import CommitBatch, Transport
+from engine.transport.base import CommitBatch, Routed, Transport
 
 
-async def commit(tasks: Iterable[Task], transport: Transport, group: str) -> CommitBatch | None:
+async def commit(tasks: Iterable[Task], transport: Transport, group: str,
+                 handed: list[Routed] | None = None) -> CommitBatch | None:
     """Commit everything the tasks did since the last commit; None when nothing was to.
 
-    1. Each task that has anything to say hands over its part: its outputs (sinks, internal
+    1. Internal records already handed to their readers (engine/runtime/exchange.py) go
+       first, so they land at the offsets the readers know them by. Each task that has
+       anything to say hands over its part: its outputs (sinks, internal
        topics with their sequence headers and control records, dead letters), the dirty
        entries of its stores, the positions of its inputs (the first record not run yet) and
        its progress (lanes, what its readers were told, the decisions of this commit).
@@ -23,9 +26,9 @@ async def commit(tasks: Iterable[Task], transport: Transport, group: str) -> Com
     A failure at step 2 raises: the caller stops, and a restart replays from the last commit.
     """
     parts = [(task, task.commit_parts()) for task in tasks if task.needs_commit()]
-    if not parts:
+    if not parts and not handed:
         return None
-    batch = CommitBatch()
+    batch = CommitBatch(outputs=list(handed or ()))
     for task, part in parts:
         batch.outputs.extend(part.outputs)
         batch.state.extend(part.state)

@@ -4,8 +4,8 @@ A lane is an external input partition, or one writer's records in an internal in
 partition (internal topics interleave the records of every task that writes them). Each
 lane is sorted by order time `ot` (an external partition's running maximum of event time; a
 writer's order time, from the record header). The task runs records in the order of
-(ot, lane rank): lanes are kept in rank order (tables, streams, feedback; then input order
-and writer), so a stable sort by ot of their releasable runs is that order. A record is
+(ot, lane rank): lanes are kept in rank order (tables, then streams; then input order and
+writer), so a stable sort by ot of their releasable runs is that order. A record is
 releasable once no other lane can still bring a smaller (ot, rank): an ACTIVE lane promises
 only that the records it has not read yet have ot >= lane.ot; IDLE and ENDED lanes bring
 nothing (more).
@@ -198,9 +198,10 @@ class WriterLanes:
     """The lanes of one internal input partition, one per writer, and how its records are
     read: sequence numbers drop replays, control records move bounds and states."""
 
-    def __init__(self, lanes: list[Lane], foreign: Lane) -> None:
+    def __init__(self, lanes: list[Lane], foreign: Lane, told: bool = False) -> None:
         self.lanes = lanes
         self.foreign = foreign  # records no writer of the plan wrote (dead-lettered)
+        self.told = told  # writers tell their bounds directly: control records are old news
 
     def read(self, records: list[RecordTuple], replay_until: int) -> None:
         """Queue a fetched batch of the partition (records below `replay_until` were read
@@ -217,7 +218,8 @@ class WriterLanes:
                     lane.replayed = seq.seq
                     self._queue(lane, seq, (off, k, raw, ts, hd), True)
             elif seq.flags & MARK:
-                self._mark(lane, seq)
+                if not self.told:
+                    self._mark(lane, seq)
             elif seq.seq > lane.seen or seq.flags & LOOSE:  # else a replay already read
                 lane.seen = max(lane.seen, seq.seq)
                 self._queue(lane, seq, (off, k, raw, ts, hd), False)
@@ -237,6 +239,17 @@ class WriterLanes:
         failed = Failed(FOREIGN, ValueError(f"not written by this pipeline ({seq})"))
         lane.add([(lane.ot, off, k, failed, ts, hd, lane.src, raw)], True)
         lane.seqs.append(-1)
+
+    def tell(self, writer: int, seq: int, bound: int, flags: int) -> bool | None:
+        """A writer's bound (or idle / ended) told directly, not read from a control record;
+        heard (True: it changed the lane, False: it did not) once every record the writer
+        wrote up to `seq` was read, else None (to tell again)."""
+        lane = self.lanes[writer]
+        if lane.seen < seq:
+            return None
+        before = (lane.ot, lane.state, lane.held)
+        self._mark(lane, Seq(writer, seq, bound, MARK | flags))
+        return (lane.ot, lane.state, lane.held) != before
 
     @staticmethod
     def _mark(lane: Lane, seq: Seq) -> None:

@@ -65,6 +65,20 @@ class Outputs:
                 out.extend((topic, p, [mark]) for p, mark in marks)
         return out
 
+    def flush_internal(self) -> list[Routed]:
+        """The buffered records of internal topics, routed and numbered now (to hand them
+        to readers before the commit; see engine/runtime/exchange.py)."""
+        out: list[Routed] = []
+        for (topic, kind), buffer in zip(self.topics, self.buffers, strict=True):
+            if kind == "internal" and buffer:
+                out.extend(self._sequenced(topic, buffer))
+                buffer.clear()
+        return out
+
+    def last_seqs(self, topic: str) -> list[int]:
+        """The last sequence number written to each partition of `topic`."""
+        return [t.seq for t in self.told[topic]]
+
     def _sequenced(self, topic: str, buffer: list[Any]) -> list[Routed]:
         """Route, number and stamp records (internal: (k, v, ts, hd, ot); sinks: (k, v, ts,
         hd), numbered with the order time unknown)."""

@@ -44,6 +44,7 @@ class TaskEnv:
     number_sinks: bool  # a log without exactly-once commits: sink records get sequences
     partitioner: Partitioner
     ends: Mapping[TopicPartition, int] | None = None  # a drained run: where inputs end
+    told: bool = False  # writers tell readers their bounds directly (one worker, local log)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class Task:
         self.pending = 0  # records run since the last commit
         self.finished = False  # a drained run: every processor finished
         self.tick: int | None = None  # an idle tick decided, to act on after the commit
+        self.promised = NEVER  # the highest bound told to readers directly (not by record)
         self.last_input = time.monotonic()
         self.last_tick = 0.0
         self.prep, self.run, place, self.direct = sub.factory(self)
@@ -125,7 +127,7 @@ class Task:
             stray = Lane(-1, src, tp, -2)
             stray.state = ENDED
             foreign.append(stray)
-            self.internal[tp] = WriterLanes(writers, stray)
+            self.internal[tp] = WriterLanes(writers, stray, env.told)
         for stray in foreign:
             stray.index = len(self.lanes) + len(foreign)
         self.all_lanes = [*self.lanes, *foreign]
@@ -281,7 +283,23 @@ class Task:
         """No record may run (or be emitted) below this: what ran, and what was promised."""
         told = max((t.bound for told in self.outputs.told.values() for t in told),
                    default=NEVER)
-        return max(self.ran_ot, told)
+        return max(self.ran_ot, told, self.promised)
+
+    def promise(self) -> dict[str, tuple[int, int]]:
+        """The bounds to tell readers directly (kept: no record may undercut them)."""
+        bounds = self.bounds(self.floor())
+        for bound, flags in bounds.values():
+            if not flags and bound > self.promised:
+                self.promised = bound
+        return bounds
+
+    def tell(self, tp: TopicPartition, writer: int, seq: int, bound: int, flags: int
+             ) -> bool | None:
+        """Writer `writer` of internal input `tp` says (directly) what its bound is; None
+        when not heard yet (a restart reading its queues back, or records not read yet)."""
+        if self.read_upto and not self._replayed():
+            return None
+        return self.internal[tp].tell(writer, seq, bound, flags)
 
     def bounds(self, floor: int) -> dict[str, tuple[int, int]]:
         """Per internal output: (lower bound of the next order time written there, IDLE or
@@ -338,6 +356,7 @@ class Task:
     def _progress(self, positions: dict[TopicPartition, int]) -> bytes:
         return msgspec.msgpack.encode({
             "n": self.n, "ot": self.ran_ot, "fin": self.finished, "tick": self.tick,
+            "promised": self.promised,
             "lanes": [lane.saved(self._commit_floor) for lane in self.lanes],
             "read": [[t, p, max(self.fetched[(t, p)], self.read_upto.get((t, p), -1))]
                      for t, p in positions],  # (a replay not done yet keeps its end)
@@ -358,6 +377,7 @@ class Task:
     def _restore(self, raw: bytes) -> None:
         saved = msgspec.msgpack.decode(raw)
         self.n, self.ran_ot, self.finished = saved["n"], saved["ot"], saved["fin"]
+        self.promised = saved["promised"]
         for lane, lane_saved in zip(self.lanes, saved["lanes"], strict=True):
             lane.restore(lane_saved)
             if lane.writer < 0 and lane.state == ENDED:  # the end of an earlier (drained) run

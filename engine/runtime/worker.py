@@ -11,6 +11,7 @@ from typing import Protocol
 from engine.api import ConfigError, TopicPartition
 from engine.physical import PhysicalPlan
 from engine.runtime.commit import commit
+from engine.runtime.exchange import Exchange
 from engine.runtime.globals import GlobalTables
 from engine.runtime.lanes import ENDED, IDLE_STATE
 from engine.runtime.stats import RunStats
@@ -74,6 +75,7 @@ class Worker:
         self.layout: Layout | None = None
         self.env: TaskEnv | None = None
         self.consumer: Consumer | None = None
+        self.exchange: Exchange | None = None
         self._external = frozenset(plan.external_sources)
         self._sinks = frozenset(plan.sink_topics)
         self._interval = (self.config.commit_interval_ms or plan.commit_interval_ms) / 1000
@@ -106,12 +108,15 @@ class Worker:
         if self.config.drain:
             ends = {(t, p): end for t in self.plan.external_sources
                     for p, end in enumerate(await self.transport.end_offsets(t))}
+        local = self.transport.exactly_once and self.config.partitions is None
         self.env = TaskEnv(
             self.plan.pipeline, self.plan.on_error, self.plan.dead_letter_topic,
             layout.counts, layout.writers, self.backends or _no_state,
             self.global_tables.stores, not self.transport.exactly_once,
-            self.transport.partitioner, ends)
+            self.transport.partitioner, ends, told=local)
         self.consumer = self.transport.consumer(self.group, self.config.partitions)
+        if local:  # every task is ours, commits are atomic: no commit between them
+            self.exchange = Exchange(self.consumer)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
 
@@ -199,12 +204,26 @@ class Worker:
             task = self.routes.get(tp)
             if task is not None and tp in task.external and task.fetched.get(tp, -1) >= end:
                 task.at_end(tp, end)
+        touched: Iterable[Task] = self.tasks.values()
+        ran = self._run(touched)
+        while self.exchange is not None and sum(t.pending for t in self.tasks.values()) \
+                < self._max_pending:
+            moved = self.exchange.hand_over(touched, self.routes)
+            touched = moved
+            more = self._run(moved)
+            if not more:
+                break
+            ran += more
+        return polled + ran
+
+    def _run(self, tasks: Iterable[Task]) -> int:
+        """Let `tasks` run what they can, the one with the oldest next record first."""
         ran = 0
-        for task in sorted(self.tasks.values(), key=_oldest_first):
+        for task in sorted(tasks, key=_oldest_first):
             ran += task.run_ready(self.config.run_records)
             if self.config.drain and task.drained():
                 ran += 1
-        return polled + ran
+        return ran
 
     def tick(self, now: float) -> int:
         """Let quiet tasks move their stream time on (pipeline idle_timeout_ms)."""
@@ -220,11 +239,17 @@ class Worker:
                                 time.monotonic() - self._last_commit >= self._interval)
 
     async def commit(self) -> bool:
-        """Run the commit procedure; True when anything was committed."""
+        """Run the commit procedure; True when anything was committed (or a task was told
+        what lets it go on)."""
         async with self._commit_lock:  # a rebalance callback may commit concurrently
-            batch = await commit(list(self.tasks.values()), self.transport, self.group)
+            woken = False
+            if self.exchange is not None:  # what was handed over, and the bounds now
+                woken = bool(self.exchange.hand_over(self.tasks.values(), self.routes))
+            handed = self.exchange.take() if self.exchange is not None else None
+            batch = await commit(list(self.tasks.values()), self.transport, self.group,
+                                 handed)
             if batch is None:
-                return False
+                return woken
             if self.local is not None and self.transport.changelogs:
                 for write in batch.state:
                     self.local.write(write.store, write.changes)

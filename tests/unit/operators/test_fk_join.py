@@ -86,7 +86,8 @@ def test_foreign_key_join_plan_and_arguments() -> None:
     with pytest.raises(ConfigError, match=r"no table 'with-customer\.subscribe'"):
         TestDriver(_pipeline("left")).table("with-customer.subscribe")  # bookkeeping
     assert {(t.name, t.partitions) for t in physical.internal_topics} == {
-        ("fk-with-customer-subscription", 5), ("fk-with-customer-response", 3)}
+        ("fk-with-customer-subscription", 5), ("fk-with-customer-response", 3),
+        ("fk-with-customer-left", 3)}
     p = Pipeline("a")
     orders = p.table("orders", key="id", name="orders")
     customers = p.table("customers", key="id", name="customers")
