@@ -56,8 +56,11 @@ def copartition(graph: Graph, pipeline: str, counts: Mapping[str, int]) -> Graph
         inputs = sorted({moved.get(o, o) for i in (*join.parents, *join.links)
                          for o in found[i]})
         sizes = {o: _size(nodes[o], counts) for o in inputs}
-        natural = [_natural(nodes[o], nodes, found, counts) for o in inputs]
-        target = max((s for s in natural if s is not None), default=None)
+        target = max((s for s in sizes.values() if s is not None), default=None)
+        if target is None:  # only free repartitions: the count their writers would give
+            target = max((s for o in inputs
+                          if (s := _natural(nodes[o], nodes, found, counts)) is not None),
+                         default=None)
         for origin in inputs:
             node, size = nodes[origin], sizes[origin]
             if target is None or size == target:

@@ -6,8 +6,8 @@
     sales ⋈ products (the same), how=inner                        -> NAME.sold-inner
 
 Orders (3 partitions) and customers (2) are partitioned differently: each foreign-key join
-round-trips over its `-subscription` topic (customers' partitioning) and its `-response`
-topic (orders' partitioning). Its output topic, reduced to a table (the last value per key,
+goes over its `-subscription` topic (customers' partitioning), and its `-response` and
+`-left` (a copy of the orders' changes) topics (orders' partitioning) to its result task. Its output topic, reduced to a table (the last value per key,
 a null value deleting it), must equal a dictionary reference computed from the final
 orders and customers, after rounds of changes that move orders between customers, delete
 and re-create orders and customers, and update customers orders already reference, with
@@ -62,9 +62,10 @@ from tests.kafka_broker import Broker
 spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
 
 ORDERS_P, CUSTOMERS_P, SALES_P, PRODUCTS_P = 3, 2, 4, 2
-# sub-topology 0: orders (+ the responses), 1: customers (+ the subscriptions), 2: sales
-TASKS = ({f"0_{p}" for p in range(ORDERS_P)} | {f"1_{p}" for p in range(CUSTOMERS_P)}
-         | {f"2_{p}" for p in range(SALES_P)})
+# sub-topology 0: orders (subscribing), 1: customers (+ the subscriptions), 2 and 3: the
+# results of the two foreign-key joins (left copies + responses, orders' partitioning), 4: sales
+TASKS = ({f"{s}_{p}" for s in (0, 2, 3) for p in range(ORDERS_P)}
+         | {f"1_{p}" for p in range(CUSTOMERS_P)} | {f"4_{p}" for p in range(SALES_P)})
 CUSTOMERS = 40  # rows c-000 .. c-039 at first; orders also name c-040 .. c-044
 PRODUCTS = 30  # rows p-000 .. p-029; sales also name p-030 .. p-034
 TS = 1_700_000_000_000
@@ -113,7 +114,7 @@ class App(KafkaApp):
     @property
     def internal(self) -> list[str]:
         return [f"{self.name}-{join}-{kind}" for join in ("with-customer", "paid")
-                for kind in ("subscription", "response")]
+                for kind in ("subscription", "response", "left")]
 
 
 def make_app(tmp_path: Path) -> App:
@@ -349,8 +350,8 @@ def test_foreign_key_and_global_table_joins_on_kafka_match_the_reference(
     cs += [t.customer(c, delete=True) for c in rng.sample(sorted(t.customers), 4)]
     cs += [t.customer(c) for c in gone[:3]]
     fk_round(3, [(customers_t, cs), (orders_t, t.order_changes(150))])
-    # the round trip's topics: subscriptions keyed by customer in customers' partitioning,
-    # responses keyed by order in orders' partitioning
+    # the joins' topics: subscriptions keyed by customer in customers' partitioning,
+    # responses and left copies keyed by order in orders' partitioning
     for topic in app.internal:
         count = CUSTOMERS_P if topic.endswith("-subscription") else ORDERS_P
         found = read_topic(kafka_broker, topic)
