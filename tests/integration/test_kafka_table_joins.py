@@ -7,8 +7,9 @@
 
 Orders (3 partitions) and customers (2) are partitioned differently: each foreign-key join
 goes over its `-subscription` topic (customers' partitioning), and its `-response` and
-`-left` (a copy of the orders' changes) topics (orders' partitioning) to its result task. Its output topic, reduced to a table (the last value per key,
-a null value deleting it), must equal a dictionary reference computed from the final
+`-left` (a copy of the orders' changes) topics (orders' partitioning) to its result task.
+Its output topic, reduced to a table (the last value per key, a null value deleting it),
+must equal a dictionary reference computed from the final
 orders and customers, after rounds of changes that move orders between customers, delete
 and re-create orders and customers, and update customers orders already reference, with
 both tables' changes in flight at once.
