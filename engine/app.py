@@ -39,10 +39,13 @@ class App:
             return DictBackend()
         return RocksBackend(self.log.column_family(name))
 
-    def run(self, until_caught_up: bool = True, **config: Any) -> RunStats:
-        """Run the pipeline on this log (to the end of its input by default)."""
+    def run(self, until_caught_up: bool = True, drain: bool = False, **config: Any
+            ) -> RunStats:
+        """Run the pipeline on this log (to the end of its input by default; drain=True also
+        ends it there: every window, session and unmatched join row is emitted)."""
         worker = Worker(self.plan, self.log, WorkerConfig(until_caught_up=until_caught_up,
-                                                          **config), backends=self.backend)
+                                                          drain=drain, **config),
+                        backends=self.backend)
         return asyncio.run(worker.run())
 
     def tables(self) -> dict[str, View]:

@@ -71,18 +71,23 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("app")
-@click.option("--until-caught-up", is_flag=True, help="stop once every input is processed")
+@click.option("--until-caught-up", is_flag=True,
+              help="stop once every input is processed (open windows stay open)")
+@click.option("--drain", is_flag=True,
+              help="end the input where it ends now, emit every window, session and unmatched "
+                   "join row as final, then stop")
 @click.option("--commit-interval", type=click.IntRange(min=1), default=None, metavar="MS",
               help="commit at least this often (default: the pipeline's, 200 ms)")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=DEFAULT_PORT,
               show_default=True, help="query server port on 127.0.0.1 (0: any free port)")
 @log_options
-def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
+def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | None, port: int,
         data_dir: str | None, broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
     pipeline = load_pipeline(app)
     compile_plan(pipeline)  # plan errors before touching the log
-    config = WorkerConfig(until_caught_up=until_caught_up, commit_interval_ms=commit_interval)
+    config = WorkerConfig(until_caught_up=until_caught_up, drain=drain,
+                          commit_interval_ms=commit_interval)
     directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:
@@ -98,7 +103,9 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
         worker.on_event = lambda text: err.print(text, markup=False)
         await worker.prepare_topics()
         guarantee = "exactly-once" if log.exactly_once else (
-            "at-least-once: outputs are acknowledged before offsets are committed")
+            "exactly-once for internal topics and tables: replays are dropped by sequence "
+            "number; at-least-once for output topics: their records carry a shoal.seq header "
+            "to drop replays by")
         err.print(f"pipeline '{physical.pipeline}' on the {log.name} log, group "
                   f"'{worker.group}' ({guarantee})", markup=False)
         await worker.start()
@@ -107,7 +114,7 @@ def run(app: str, until_caught_up: bool, commit_interval: int | None, port: int,
                                     worker.global_tables.rows()) as url:
                 if url:
                     err.print(f"query server: {url}/tables", markup=False)
-                with run_progress(until_caught_up) as observe:
+                with run_progress(until_caught_up or drain) as observe:
                     worker.observer = observe
                     stats = await worker.run(stop)
         finally:

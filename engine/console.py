@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from engine.api.serde import key_from_bytes
 from engine.runtime import RunStats
+from engine.runtime.worker import LATE_WARNING, late_warning
 from engine.transport import RecordTuple, TopicDescription
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -45,6 +46,10 @@ def summary(stats: RunStats, dead_letter_topic: str) -> str:
     late = f", {stats.late:,} of them late for their windows" if stats.late else ""
     lines.append(f"  dead-lettered: {stats.dead_lettered:,}{late}"
                  + (f" (see `shoal tail {dead_letter_topic}`)" if stats.dead_lettered else ""))
+    if stats.drained:
+        lines.append("  drained: the input ended; every window, session and unmatched join row "
+                     "was emitted as final")
+    lines += [late_warning(found) for found in stats.lateness if found.share > LATE_WARNING]
     return "\n".join(lines)
 
 

@@ -77,7 +77,7 @@ class SessionAggregator(Processor):
             end, max_ts = max(end, entry[3]), max(max_ts, entry[2])
         if end + self.span < now:
             self.book.close_due()
-            self.clock.late_by(now - end - self.span)
+            self.clock.late_by(now - end - self.gap)
             raise LateRecord(f"event time {ts} falls in a session closed at stream time "
                              f"{now} (gap {gap} ms, grace {self.node.grace} ms)")
         for wk, _ in joined:

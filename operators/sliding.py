@@ -80,7 +80,7 @@ class SlidingAggregator(Processor):
         d, grace = self.d, self.grace
         if ts + d + grace < now:
             self._advance()
-            self.clock.late_by(now - ts - d - grace)
+            self.clock.late_by(now - ts - d)
             raise LateRecord(f"event time {ts}: every sliding window holding it closed "
                              f"(stream time {now}, size {d} ms, grace {grace} ms)")
         rk = window_key(key, ts)

@@ -74,7 +74,7 @@ class BufferJoin(Processor):
         if self.expiry and self.expiry[0][0] < now:
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
         if ts + self.reach[side] < now:
-            self.clock.late_by(now - ts - self.reach[side])
+            self.clock.late_by(now - ts - self.reach[side] + self.node.grace)
             raise LateRecord(f"event time {ts}: its join window closed (stream time "
                              f"{now}, grace {self.node.grace} ms)")
         bk = b"k" + key

@@ -28,7 +28,7 @@ class StreamClock:
         return self.now
 
     def late_by(self, ms: int) -> None:
-        """Count a late record that `ms` more grace would have kept."""
+        """Count a late record that a grace of `ms` would have kept."""
         self.late += 1
         if ms > self.needed:
             self.needed = ms
@@ -42,5 +42,5 @@ class StreamClock:
         self.store.put(CLOCK, (self.now, self.seen, self.late, self.needed))
 
     def lateness(self) -> tuple[int, int, int]:
-        """(records seen, late, grace that would have kept them)."""
+        """(records seen, late, the grace that would have kept them all)."""
         return self.seen, self.late, self.needed

@@ -387,11 +387,12 @@ class Task:
         if saved["tick"] is not None:  # decided and committed, not acted on
             self._do_tick(saved["tick"])
 
-    def lateness(self) -> dict[str, tuple[int, int, int]]:
-        """Per operator that drops late records: (seen, late, grace that would keep them)."""
-        names = self.deadletters.names
-        return {names[n]: proc.lateness() for n, proc in self.processors.items()
-                if proc.lateness()[0]}
+    def lateness(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per operator that drops late records: (seen, late, the grace that would have
+        kept them all, its grace)."""
+        nodes = self.sub.processor_nodes
+        return {nodes[n].name: (*proc.lateness(), getattr(nodes[n], "grace", 0))
+                for n, proc in self.processors.items() if proc.lateness()[0]}
 
 
 def _nowhere(ot: int) -> None:

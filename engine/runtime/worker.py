@@ -14,14 +14,22 @@ from engine.runtime.commit import commit
 from engine.runtime.exchange import Exchange
 from engine.runtime.globals import GlobalTables
 from engine.runtime.lanes import ENDED, IDLE_STATE
-from engine.runtime.stats import RunStats
+from engine.runtime.stats import Lateness, RunStats
 from engine.runtime.task import StoreBackends, Task, TaskEnv, saved_n, saved_writers
 from engine.runtime.topics import Layout, prepare_topics
 from engine.state import Backend
 from engine.transport.base import CommitBatch, Consumer, Transport
 
 Observer = Callable[[RunStats], None]
+LATE_WARNING = 0.01  # warn when more than this share of an operator's input was late
 EventSink = Callable[[str], None]
+
+
+def late_warning(found: Lateness) -> str:
+    """One line about an operator that dropped more than 1% of its input as late."""
+    return (f"warning: {found.late:,} of {found.seen:,} records ({found.share:.1%}) reaching "
+            f"'{found.operator}' were late (grace {found.grace:,} ms); a grace of "
+            f"{found.needed:,} ms would have kept them")
 
 
 def describe_partitions(partitions: list[TopicPartition]) -> str:
@@ -141,6 +149,7 @@ class Worker:
                 task.seek(tp, position)
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))
         self._event(f"assigned {describe_partitions(partitions)}: {len(self.tasks)} tasks ({ids})")
+        self._warn_late(self.tasks[key] for key in wanted if key in self.tasks)
         for topic in {tp[0] for tp in partitions} & self._external:
             ends = await self.transport.end_offsets(topic)
             self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
@@ -295,20 +304,27 @@ class Worker:
             self._notify()
             await asyncio.sleep(0)
         await self.commit()
+        self.stats.drained = self.config.drain and stop.is_set() is False
+        self.stats.lateness = self.lateness()
         self._notify()
         await self.consumer.close()
         await self.global_tables.close()
         return self.stats
 
-    def lateness(self) -> dict[str, tuple[int, int, int]]:
-        """Per operator that drops late records: (seen, late, grace that would keep them),
-        summed over this worker's tasks."""
-        out: dict[str, tuple[int, int, int]] = {}
-        for task in self.tasks.values():
-            for name, (seen, late, needed) in task.lateness().items():
-                s, lt, nd = out.get(name, (0, 0, 0))
-                out[name] = (s + seen, lt + late, max(nd, needed))
-        return out
+    def lateness(self, tasks: Iterable[Task] | None = None) -> list[Lateness]:
+        """Per window or join operator: records seen and late, summed over the tasks."""
+        found: dict[str, tuple[int, int, int, int]] = {}
+        for task in self.tasks.values() if tasks is None else tasks:
+            for name, (seen, late, needed, grace) in task.lateness().items():
+                s, lt, nd, _ = found.get(name, (0, 0, 0, grace))
+                found[name] = (s + seen, lt + late, max(nd, needed), grace)
+        return [Lateness(name, *counts) for name, counts in sorted(found.items())]
+
+    def _warn_late(self, tasks: Iterable[Task]) -> None:
+        """Say so when more than 1% of a window's or join's input was late (so far)."""
+        for found in self.lateness(tasks):
+            if found.share > LATE_WARNING:
+                self._event(late_warning(found))
 
     def _event(self, text: str) -> None:
         if self.on_event is not None:
