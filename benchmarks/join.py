@@ -201,8 +201,8 @@ async def hand_written(log: EmbeddedLog) -> tuple[int, int]:
             changes.append((prefix + STREAM_TIME, pack(stream_time)))
             positions = {tps[LEFT]: offsets[LEFT], tps[RIGHT]: offsets[RIGHT]}
             await log.commit(GROUP, CommitBatch(
-                outputs=[(HAND_OUT, out)], positions=positions,
-                state=[StateWrite(HAND_STORE, partition, changes, dict(positions))]))
+                outputs=[(HAND_OUT, None, out)], positions=positions,
+                state=[StateWrite(HAND_STORE, partition, changes, 0)]))
             written += len(out)
     return written, late
 

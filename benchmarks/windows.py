@@ -146,8 +146,8 @@ async def hand_written(log: EmbeddedLog, mode: str, state: Windows) -> int:
             changes.append((prefix + STREAM_TIME, pack(stream_time)))
             offset = records[-1][0] + 1
             await log.commit("hand", CommitBatch(
-                outputs=[(topic, out)], positions={tp: offset},
-                state=[StateWrite(HAND_STORE, partition, changes, {})]))
+                outputs=[(topic, None, out)], positions={tp: offset},
+                state=[StateWrite(HAND_STORE, partition, changes, 0)]))
             written += len(out)
     return written
 
