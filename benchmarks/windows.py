@@ -54,8 +54,9 @@ def add(acc: Acc, buy: Buy) -> Acc:
 COUNT_SUM = aggregators.Aggregator(lambda: (0, 0.0), add, label="count+sum(price)")
 
 
-def generate(n: int, seed: int) -> Iterator[OutRecord]:
-    """`n` deterministic buys keyed by product, 1-6 ms apart, each jittered by +-JITTER ms."""
+def generate(n: int, seed: int, by_order: bool = False) -> Iterator[OutRecord]:
+    """`n` deterministic buys keyed by product (or order id), 1-6 ms apart, each jittered by
+    +-JITTER ms."""
     rng = random.Random(seed)
     encode = msgspec.json.Encoder().encode
     base = 1_700_000_000_000
@@ -63,7 +64,7 @@ def generate(n: int, seed: int) -> Iterator[OutRecord]:
         base += rng.randrange(1, 7)
         ts = base + rng.randrange(-JITTER, JITTER + 1)
         buy = Buy(f"order-{i:08d}", rng.choice(PRODUCTS), round(rng.uniform(1.0, 100.0), 2), ts)
-        yield buy.product.encode(), encode(buy), ts, None
+        yield (buy.order_id if by_order else buy.product).encode(), encode(buy), ts, None
 
 
 async def produce_input(log: EmbeddedLog, n: int, seed: int) -> None:

@@ -38,20 +38,24 @@ class Aggregate(TableNode):
         return KeyAggregator(ctx.store(self.name), self.aggregator, emit)
 
     def table_value(self, stored: Any) -> Any:
-        return self.aggregator.result(stored)
+        return self.aggregator.result(stored[0])
 
 
 class KeyAggregator(Processor):
-    """acc[key] = add(acc[key], value); emits result(acc[key])."""
+    """acc[key] = add(acc[key], value); emits result(acc[key]) stamped with the largest
+    event time the key has seen (as Kafka Streams' aggregations do)."""
 
     def __init__(self, store: KeyValueStore, agg: Aggregator, emit: Emit | None) -> None:
         self.store, self.agg, self.emit = store, agg, emit
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "an aggregation")
-        acc = self.store.get(key)
-        acc = self.agg.add(self.agg.initial() if acc is None else acc, value)
-        self.store.put(key, acc)
+        old = self.store.get(key)
+        if old is None:
+            acc = self.agg.add(self.agg.initial(), value)
+        else:
+            acc, ts = self.agg.add(old[0], value), max(ts, old[1])
+        self.store.put(key, (acc, ts))
         if self.emit is not None:
             self.emit(key, self.agg.result(acc), ts)
 
@@ -159,13 +163,13 @@ class Materialize(TableNode):
 
 
 class Latest(Processor):
-    """store[key] = value, or delete on None; emits every change."""
+    """store[key] = (value, time), or delete on None; emits every change."""
 
     def __init__(self, store: KeyValueStore, emit: Emit | None) -> None:
         self.store, self.emit = store, emit
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
-        self.store.put(require_key(key, "a table"), value)
+        self.store.put(require_key(key, "a table"), None if value is None else (value, ts))
         if self.emit is not None:
             self.emit(key, value, ts)
 

@@ -99,7 +99,8 @@ class FKRespond(TwoSidedJoin):
 
 
 class Responder(Processor):
-    """Emits (left key, (fk, version, right row)) answers."""
+    """Emits (left key, (fk, version, right row)) answers; an answer to a subscription
+    carries the later of its time and the right row's (as in Kafka Streams)."""
 
     def __init__(self, subscribers: KeyValueStore, right: KeyValueStore, node: FKRespond,
                  emit: Emit) -> None:
@@ -118,8 +119,12 @@ class Responder(Processor):
             return
         self.subscribers.put(subscriber_key(key, left_key), version)
         stored = self.right.get(key)
-        row = None if stored is None else self.node.right.table_value(stored)
-        self.emit(left_key, (key, version, row), ts)
+        if stored is None:
+            self.emit(left_key, (key, version, None), ts)
+            return
+        right = self.node.right
+        self.emit(left_key, (key, version, right.table_value(stored)),
+                  max(ts, right.table_time(stored)))
 
 
 @dataclass(frozen=True, slots=True)

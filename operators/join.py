@@ -13,7 +13,13 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from engine.api.nodes import ProcessorNode, TableNode
-from engine.api.processor import Emit, Processor, ProcessorContext, require_key
+from engine.api.processor import (
+    Emit,
+    Processor,
+    ProcessorContext,
+    require_key,
+    require_value,
+)
 from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore
 
@@ -71,6 +77,7 @@ class Lookup(Processor):
         self.inner, self.emit = how == "inner", emit
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        require_value(value, "a stream-table join")
         if self.key_fn is None:
             stored = self.table.get(require_key(key, "a stream-table join"))
         else:  # a global table: key_fn(value) None means no row
@@ -117,27 +124,28 @@ class Materializer:
     def __call__(self, key: bytes, value: Any, ts: int) -> None:
         if value is None and self.store.get(key) is None:
             return
-        self.store.put(key, value)
+        self.store.put(key, None if value is None else (value, ts))
         if self.emit is not None:
             self.emit(key, value, ts)
 
 
 class RowJoin(Processor):
-    """Recomputes the joined row of a key whenever either side changes."""
+    """Recomputes the joined row of a key whenever either side changes; the row's time is
+    the later of the two sides' (the other side's time counts only while it has a row)."""
 
     def __init__(self, left: KeyValueStore, right: KeyValueStore, node: TableTableJoin,
                  keep: Materializer) -> None:
         self.stores, self.node, self.keep = (left, right), node, keep
-
-    def _row(self, side: int, key: bytes) -> Any:
-        stored = self.stores[side].get(key)
-        table = self.node.left if side == 0 else self.node.right
-        return None if stored is None else table.table_value(stored)
+        self.tables = (node.left, node.right)
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a table-table join")
-        left = value if side == 0 else self._row(0, key)
-        right = value if side == 1 else self._row(1, key)
+        stored = self.stores[1 - side].get(key)
+        other = None
+        if stored is not None:
+            table = self.tables[1 - side]
+            other, ts = table.table_value(stored), max(ts, table.table_time(stored))
+        left, right = (value, other) if side == 0 else (other, value)
         how = self.node.how
         present = (left is not None and right is not None) or (
             how == "left" and left is not None) or (

@@ -19,13 +19,19 @@ from operator import itemgetter
 from typing import Any
 
 from engine.api.errors import LateRecord
-from engine.api.processor import Emit, Processor, ProcessorContext, require_key
+from engine.api.processor import (
+    Emit,
+    Processor,
+    ProcessorContext,
+    require_key,
+    require_value,
+)
 from engine.api.state import KeyValueStore
 from engine.api.streamtime import StreamClock
 from operators.join import Joiner, TwoSidedJoin
 
 _TIME = itemgetter(0)
-_CLOSING = itemgetter(0, 1, 2, 3)  # window close, side, key, time
+_EXPIRED = itemgetter(0, 1, 2)  # time, right (0) before left (1), key: Kafka Streams' order
 FOREVER = 1 << 62
 
 
@@ -70,6 +76,7 @@ class BufferJoin(Processor):
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a stream-stream join")
+        require_value(value, "a stream-stream join")
         now = self.clock.observe(ts)
         if self.expiry and self.expiry[0][0] < now:
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
@@ -111,27 +118,27 @@ class BufferJoin(Processor):
 
     def _expire(self, now: int) -> None:
         """Purge every record whose window has passed; emit the unmatched ones of kept sides
-        in the order their windows closed (then side, key, time), however many closed at once
-        (so the order does not depend on which record moved stream time)."""
+        ordered as Kafka Streams' outer-join store orders them: by time, right before left,
+        then key."""
         expiry = self.expiry
-        due: list[tuple[int, int, bytes, int, Any]] = []
+        due: list[tuple[int, int, bytes, Any]] = []
         while expiry and expiry[0][0] < now:
             _, side, bk = heapq.heappop(expiry)
             store, reach = self.sides[side], self.reach[side]
             entries = store.get(bk) or []
             cut = bisect.bisect_left(entries, now - reach, key=_TIME)
             if self.keep[side]:
-                due.extend((t + reach, side, bk, t, value) for t, value, matched in entries[:cut]
+                due.extend((t, 1 - side, bk, value) for t, value, matched in entries[:cut]
                            if not matched)
             rest = entries[cut:]
             store.put(bk, rest or None)
             if rest:
                 heapq.heappush(expiry, (rest[0][0] + reach, side, bk))
         if due and self.emit is not None:
-            due.sort(key=_CLOSING)
+            due.sort(key=_EXPIRED)
             joiner = self.node.joiner
-            for _, side, bk, t, value in due:
-                pair = (value, None) if side == 0 else (None, value)
+            for t, left, bk, value in due:
+                pair = (value, None) if left else (None, value)
                 self.emit(bk[1:], joiner(*pair), t, True)
 
     def before_commit(self) -> None:

@@ -41,6 +41,9 @@ class WindowedNode(TableNode):
     def table_value(self, stored: Any) -> Any:
         return self.aggregator.result(stored[0])
 
+    def table_time(self, stored: Any) -> int:
+        return int(stored[2])
+
 
 class WindowBook:
     """Open and closed windows of one processor (heaps by end) over its store."""

@@ -109,11 +109,17 @@ class Materialized:
 
     def table_value(self, stored: Any) -> Any:
         """The table's value for a stored entry."""
-        return stored
+        return stored[0]
+
+    def table_time(self, stored: Any) -> int:
+        """The time of a stored entry: the largest event time that made the row (the
+        timestamp a Kafka Streams timestamped store keeps)."""
+        return int(stored[1])
 
 
 class TableNode(ProcessorNode, Materialized):
-    """A processor node whose one store, named after it, is a queryable table."""
+    """A processor node whose one store, named after it, is a queryable table; a row is
+    stored as (value, time) unless the node says otherwise (windowed nodes do)."""
 
     __slots__ = ()
 

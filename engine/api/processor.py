@@ -68,6 +68,15 @@ def require_key(key: bytes | None, what: str) -> bytes:
     return key
 
 
+def require_value(value: Any, what: str) -> Any:
+    """`value`, or a clear error for a null value where None means "no partner" (joins;
+    Kafka Streams drops such records, Shoal dead-letters them so they stay visible)."""
+    if value is None:
+        raise ValueError(f"{what} needs a value; this record's is null (None stands for a "
+                         "missing partner)")
+    return value
+
+
 class Processor:
     """Handles a task's records for one node. `side` says which input of a two-input node
     (a join) a record comes from; one-input processors ignore it."""
