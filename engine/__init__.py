@@ -2,12 +2,46 @@
 
 Public API: `Pipeline` (build a pipeline), `windows` and `aggregators` (for tables),
 `plan` (compile it), `ShoalError` and its kin.
+
+The names are loaded on first use, so that importing a lower layer (`engine.runtime`,
+`engine.transport`, ...) does not load the DSL, the planner and every operator.
 """
 
-from engine.api import ConfigError, PipelineFailed, PlanError, ShoalError, aggregators, windows
-from engine.api.processor import WindowResult
-from engine.dsl import GlobalTable, Pipeline, Stream, Table
-from engine.plan import plan
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from engine.api import (
+        ConfigError,
+        PipelineFailed,
+        PlanError,
+        ShoalError,
+        aggregators,
+        windows,
+    )
+    from engine.api.processor import WindowResult
+    from engine.dsl import GlobalTable, Pipeline, Stream, Table
+    from engine.planner import plan
+
+_WHERE = {
+    "ConfigError": "engine.api", "PipelineFailed": "engine.api", "PlanError": "engine.api",
+    "ShoalError": "engine.api", "aggregators": "engine.api", "windows": "engine.api",
+    "WindowResult": "engine.api.processor", "GlobalTable": "engine.dsl",
+    "Pipeline": "engine.dsl", "Stream": "engine.dsl", "Table": "engine.dsl",
+    "plan": "engine.planner",
+}
 
 __all__ = ["ConfigError", "GlobalTable", "Pipeline", "PipelineFailed", "PlanError",
            "ShoalError", "Stream", "Table", "WindowResult", "aggregators", "plan", "windows"]
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name from its module on first use."""
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'engine' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value
+    return value

@@ -11,11 +11,11 @@ import asyncio
 from typing import Any
 
 from engine.dsl import Pipeline
-from engine.plan import PhysicalPlan, plan
-from engine.query import View, table_views, unknown_table
-from engine.runtime import RunStats, Worker, WorkerConfig
+from engine.job import Job
+from engine.planner import PhysicalPlan, plan
+from engine.query import View, unknown_table
+from engine.runtime import RunStats, WorkerConfig
 from engine.runtime.globals import GlobalTables
-from engine.state import Backend, DictBackend, RocksBackend
 from engine.transport import EmbeddedLog, data_dir
 
 
@@ -31,21 +31,14 @@ class App:
         except Exception:
             self.close()
             raise
-
-    def backend(self, name: str) -> Backend:
-        """The RocksDB backend of store `name` (qualified `<pipeline>.<store>`); read-only
-        before the store's first commit, an empty one."""
-        if self.log.read_only and not self.log.has_column_family(name):
-            return DictBackend()
-        return RocksBackend(self.log.column_family(name))
+        self.job = Job(self.plan, self.log)
 
     def run(self, until_caught_up: bool = True, drain: bool = False, **config: Any
             ) -> RunStats:
         """Run the pipeline on this log (to the end of its input by default; drain=True also
         ends it there: every window, session and unmatched join row is emitted)."""
-        worker = Worker(self.plan, self.log, WorkerConfig(until_caught_up=until_caught_up,
-                                                          drain=drain, **config),
-                        backends=self.backend)
+        worker = self.job.worker(WorkerConfig(until_caught_up=until_caught_up, drain=drain,
+                                              **config))
         return asyncio.run(worker.run())
 
     def tables(self) -> dict[str, View]:
@@ -59,7 +52,7 @@ class App:
 
         if all(t.topic in counts for t in self.plan.global_tables):
             asyncio.run(load())
-        return table_views(self.plan, counts, self.backend, found.rows())
+        return self.job.views(counts, found.rows())
 
     def table(self, name: str) -> View:
         """The table `name`: get(key), items(...), windows(key, ...)."""

@@ -24,26 +24,18 @@ from engine.console import (
     summary,
     table_lines,
 )
+from engine.job import Job
 from engine.loader import load_pipeline
-from engine.plan import plan as compile_plan
-from engine.plan.render import RENDERERS
-from engine.runtime import Worker, WorkerConfig
-from engine.runtime.task import StoreBackends
+from engine.planner import plan as compile_plan
+from engine.planner.render import RENDERERS
+from engine.runtime import RunStats, WorkerConfig
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
-from engine.state import LocalState, RocksBackend
-from engine.transport import EmbeddedLog, RecordTuple, Transport, data_dir, open_transport
+from engine.transport import RecordTuple, Transport, data_dir, open_transport
 from engine.transport import data_dir as data_dir_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 PRODUCE_CHUNK = 10_000
-
-
-def store_backends(log: Transport) -> StoreBackends | None:
-    """State backends for `log`: RocksDB column families of the embedded log."""
-    if isinstance(log, EmbeddedLog):
-        return lambda name: RocksBackend(log.column_family(name))
-    return None
 
 
 def log_options(fn: F) -> F:
@@ -91,38 +83,42 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
     directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:
-        physical = compile_plan(pipeline, await log.topics())
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        local = LocalState(directory, physical.pipeline) if log.changelogs and \
-            physical.stores else None
-        backends = local.backend if local is not None else store_backends(log)
-        worker = Worker(physical, log, config, backends=backends, local=local)
-        worker.on_event = lambda text: err.print(text, markup=False)
-        await worker.prepare_topics()
-        guarantee = "exactly-once" if log.exactly_once else (
-            "exactly-once for internal topics and tables: replays are dropped by sequence "
-            "number; at-least-once for output topics: their records carry a shoal.seq header "
-            "to drop replays by")
-        err.print(f"pipeline '{physical.pipeline}' on the {log.name} log, group "
-                  f"'{worker.group}' ({guarantee})", markup=False)
-        await worker.start()
+        job = Job(compile_plan(pipeline, await log.topics()), log, directory)
         try:
-            async with query_server(physical, log, backends, port, directory,
-                                    worker.global_tables.rows()) as url:
-                if url:
-                    err.print(f"query server: {url}/tables", markup=False)
-                with run_progress(until_caught_up or drain) as observe:
-                    worker.observer = observe
-                    stats = await worker.run(stop)
+            stats = await _run_job(job, config, port, directory, until_caught_up or drain)
         finally:
-            if local is not None:
-                local.close()
-        err.print(summary(stats, physical.dead_letter_topic))
+            job.close()
+        err.print(summary(stats, job.plan.dead_letter_topic))
 
     asyncio.run(_with_log(broker, data_dir, False, body))
+
+
+async def _run_job(job: Job, config: WorkerConfig, port: int, directory: str,
+                   bounded: bool) -> RunStats:
+    """Start a worker of `job`, say what it guarantees, serve its tables and run it until
+    it ends (bounded) or a signal stops it."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    worker = job.worker(config)
+    worker.on_event = lambda text: err.print(text, markup=False)
+    await worker.prepare_topics()
+    log = job.log
+    guarantee = "exactly-once" if log.exactly_once else (
+        "exactly-once for internal topics and tables: replays are dropped by sequence "
+        "number; at-least-once for output topics: their records carry a shoal.seq header "
+        "to drop replays by")
+    err.print(f"pipeline '{job.plan.pipeline}' on the {log.name} log, group "
+              f"'{worker.group}' ({guarantee})", markup=False)
+    await worker.start()
+    async with query_server(job.plan, log, job.backends, port, directory,
+                            worker.global_tables.rows()) as url:
+        if url:
+            err.print(f"query server: {url}/tables", markup=False)
+        with run_progress(bounded) as observe:
+            worker.observer = observe
+            return await worker.run(stop)
 
 
 def _lines(source: IO[bytes]) -> list[bytes]:

@@ -23,10 +23,10 @@ from engine.api import Headers
 from engine.api.records import is_control
 from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
-from engine.plan import plan
-from engine.query import View, table_views, unknown_table
+from engine.job import Job
+from engine.planner import plan
+from engine.query import View, unknown_table
 from engine.runtime import Worker, WorkerConfig, run_sync
-from engine.state import DictBackend
 from engine.transport import MemoryLog
 
 
@@ -112,6 +112,7 @@ class TestDriver:
             partitions, int) else {**partitions}
         self.plan = plan(pipeline, counts)
         self.log = MemoryLog()
+        self.job = Job(self.plan, self.log)
         self.time = start_time
         self.schedule = schedule or Schedule()
         self.rng = random.Random(self.schedule.seed)
@@ -139,8 +140,7 @@ class TestDriver:
     def _worker(self, partitions: frozenset[int], drain: bool = False) -> Worker:
         config = WorkerConfig(partitions=partitions if self.schedule.workers > 1 else None,
                               drain=drain)
-        worker = Worker(self.plan, self.log, config,
-                        backends=lambda name: DictBackend(self.log.state_dict(name)))
+        worker = self.job.worker(config)
         run_sync(worker.start())
         return worker
 
@@ -241,8 +241,7 @@ class TestDriver:
     def table(self, name: str) -> View:
         """The table `name` as committed so far: get(key), items(...), windows(key, ...)."""
         counts = run_sync(self.log.topics())
-        views = table_views(self.plan, counts, lambda q: DictBackend(self.log.state_dict(q)),
-                            self.workers[0].global_tables.rows())
+        views = self.job.views(counts, self.workers[0].global_tables.rows())
         if name not in views:
             raise unknown_table(name, views)
         return views[name]

@@ -5,7 +5,6 @@ Every call validates its arguments at once, so mistakes point at the line that m
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -14,6 +13,7 @@ from engine.api import Node, PlanError
 from engine.api.nodes import TableNode
 from engine.api.serde import Schema, value_decoder
 from engine.api.windows import WindowSpec
+from engine.dsl.checks import check_fn, check_name, check_topic, pair
 from engine.dsl.table import Aggregations, GlobalTable, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
 from operators.aggregate import Materialize
@@ -24,37 +24,6 @@ from operators.window_join import WindowJoin
 
 ErrorPolicy = Literal["dead-letter", "skip", "fail"]
 ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "fail")
-_TOPIC = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
-_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
-
-
-def check_topic(topic: object) -> str:
-    """A legal Kafka topic name, or a ValueError saying why not."""
-    if not isinstance(topic, str) or not _TOPIC.match(topic) or topic in (".", ".."):
-        raise ValueError(f"invalid topic name {topic!r}: use 1-249 of [A-Za-z0-9._-]")
-    return topic
-
-
-def pair(left: Any, right: Any) -> tuple[Any, Any]:
-    """The default joiner: both sides as a tuple."""
-    return (left, right)
-
-
-def _check_fn(fn: object, call: str) -> None:
-    if not callable(fn):
-        raise TypeError(f"{call}() expects a callable, got {type(fn).__name__}")
-
-
-def check_name(name: object, call: str, required: bool) -> None:
-    if name is None and not required:
-        return
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ValueError(
-            f"{call}() needs a stable name= of [A-Za-z0-9._-] (stores and internal topics "
-            f"derive from it), got {name!r}"
-        )
-
-
 @dataclass
 class Pipeline:
     """A named pipeline: the unit that `shoal run` executes and `shoal describe` prints."""
@@ -131,6 +100,10 @@ class Pipeline:
         self.nodes.append(node)
         return Stream(self, node_id)
 
+    def stream_at(self, node_id: int) -> Stream:
+        """A stream handle on node `node_id`'s output (a table's changes)."""
+        return Stream(self, node_id)
+
 
 @dataclass(frozen=True)
 class Stream(Aggregations):
@@ -149,19 +122,19 @@ class Stream(Aggregations):
 
     def map(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """Replace each value by fn(value); the key is kept."""
-        _check_fn(fn, "map")
+        check_fn(fn, "map")
         check_name(name, "map", required=False)
         return self.pipeline._add(Map, (self.node_id,), name, fn=fn)
 
     def filter(self, fn: Callable[[Any], Any], name: str | None = None) -> Stream:
         """Keep the values for which fn(value) is true."""
-        _check_fn(fn, "filter")
+        check_fn(fn, "filter")
         check_name(name, "filter", required=False)
         return self.pipeline._add(Filter, (self.node_id,), name, fn=fn)
 
     def flat_map(self, fn: Callable[[Any], Iterable[Any]], name: str | None = None) -> Stream:
         """Replace each value by the values fn(value) yields (zero or more)."""
-        _check_fn(fn, "flat_map")
+        check_fn(fn, "flat_map")
         check_name(name, "flat_map", required=False)
         return self.pipeline._add(FlatMap, (self.node_id,), name, fn=fn)
 
@@ -172,7 +145,7 @@ class Stream(Aggregations):
         if not predicates:
             raise ValueError("branch() needs at least one predicate")
         for predicate in predicates:
-            _check_fn(predicate, "branch")
+            check_fn(predicate, "branch")
         check_name(name, "branch", required=False)
         split = self.pipeline._add(Branch, (self.node_id,), name, predicates=predicates)
         base = self.pipeline.nodes[split.node_id].name
@@ -205,7 +178,7 @@ class Stream(Aggregations):
         - with a Table: each record looks up the table's current row; how = inner | left.
         - with a GlobalTable: the same, on key(value) if given (else the record key).
         Inputs of different partition counts are repartitioned to the larger count."""
-        _check_fn(joiner, "join")
+        check_fn(joiner, "join")
         check_name(name, "join", required=True)
         if isinstance(other, GlobalTable) and other.pipeline is self.pipeline:
             return self._join_global(other, joiner, how, name, key)
@@ -244,7 +217,7 @@ class Stream(Aggregations):
         if how not in ("inner", "left"):
             raise ValueError(f"a stream-global-table join is 'inner' or 'left', got {how!r}")
         if key is not None:
-            _check_fn(key, "join(key=...)")
+            check_fn(key, "join(key=...)")
         node = self.pipeline.nodes[table.node_id]
         return self.pipeline._add(GlobalTableJoin, (self.node_id,), name, table=node,
                                   joiner=joiner, how=how, key_fn=key)
@@ -253,7 +226,7 @@ class Stream(Aggregations):
                partitions: int | None = None) -> Stream:
         """Re-key by fn(value). Records go through the repartition topic
         `<pipeline>-<name>-repartition` so equal keys meet in one task."""
-        _check_fn(fn, "key_by")
+        check_fn(fn, "key_by")
         check_name(name, "key_by", required=True)
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise ValueError(f"key_by(partitions=...) must be a positive int, got {partitions!r}")

@@ -11,6 +11,7 @@ from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
 from engine.api.nodes import TableNode
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
+from engine.dsl.checks import check_name
 from operators import Repartition
 from operators.aggregate import (
     Aggregate,
@@ -40,8 +41,6 @@ class Aggregations:
         """Aggregate with a custom (or built-in) Aggregator into the table `name`."""
         if not isinstance(aggregator, Aggregator):
             raise TypeError("aggregate() takes an Aggregator (see engine.aggregators)")
-        from engine.dsl.pipeline import check_name
-
         check_name(name, "aggregate", required=True)
         return self._aggregate(aggregator, name)
 
@@ -145,9 +144,7 @@ class Table:
 
     def to_stream(self) -> Stream:
         """The table's changes as a stream."""
-        from engine.dsl.pipeline import Stream
-
-        return Stream(self.pipeline, self.node_id)
+        return self.pipeline.stream_at(self.node_id)
 
     def map_values(self, fn: Callable[[Any], Any], name: str | None = None) -> Table:
         """A table of fn(value) per key; deletes stay deletes."""
@@ -186,8 +183,6 @@ class Table:
             if not isinstance(node, TableNode) or node.windowed:
                 raise PlanError(f"join() needs materialized, non-windowed tables; "
                                 f"'{node.name}' is not one")
-        from engine.dsl.pipeline import check_name
-
         check_name(name, "join", required=True)
         if on is not None:
             return foreign_key_join(self, other, joiner, how, name, on)

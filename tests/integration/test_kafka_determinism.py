@@ -29,7 +29,7 @@ import pytest
 from apps.generate import catalogue, orders, shop, stock
 from engine.api.records import read_seq
 from engine.loader import load_pipeline
-from engine.plan import plan
+from engine.planner import plan
 from tests.helpers.shoal import (
     Rows,
     Workers,

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from engine import Pipeline, PlanError, plan
-from engine.plan.passes import infer_keys, insert_repartitions, validate
-from engine.plan.render import RENDERERS
+from engine.planner.passes import infer_keys, insert_repartitions, validate
+from engine.planner.render import RENDERERS
 
 
 def _two_stage() -> Pipeline:

@@ -1,6 +1,6 @@
 """The planner: pure passes from a logical graph to a printable physical plan."""
 
 from engine.physical import InternalTopic, PhysicalPlan, SubTopology
-from engine.plan.passes import plan
+from engine.planner.passes import plan
 
 __all__ = ["InternalTopic", "PhysicalPlan", "SubTopology", "plan"]

@@ -10,8 +10,8 @@ from engine.api import Node, PlanError
 from engine.api.nodes import ProcessorNode
 from engine.dsl import Pipeline
 from engine.physical import InternalTopic, PhysicalPlan, SubTopology
-from engine.plan.copartition import copartition
-from engine.plan.fuse import fuse_subtopology
+from engine.planner.copartition import copartition
+from engine.planner.fuse import fuse_subtopology
 from operators import KeyBy, Repartition, Sink, Source
 from operators.global_table import GlobalTableSource
 

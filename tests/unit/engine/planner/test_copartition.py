@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine import Pipeline, PlanError, plan
-from engine.plan.render import RENDERERS
+from engine.planner.render import RENDERERS
 from engine.testing import TestDriver
 from operators import Repartition
 
