@@ -52,6 +52,7 @@ test: $(STAMP) lint
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.stateless
 	$(BIN)/python -m benchmarks.windows
+	$(BIN)/python -m benchmarks.windows --keys 10000
 	$(BIN)/python -m benchmarks.rekeyed
 	$(BIN)/python -m benchmarks.join
 	$(BIN)/python -m benchmarks.kafka

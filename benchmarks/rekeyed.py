@@ -32,7 +32,7 @@ from engine import Pipeline, plan, windows
 from engine.query import table_views
 from engine.runtime import Worker, WorkerConfig
 from engine.state import RocksBackend
-from engine.transport import EmbeddedLog
+from engine.transport import EmbeddedLog, read_partitions
 
 BY_ORDER = "buys.by-order"
 
@@ -75,8 +75,8 @@ async def reference(log: EmbeddedLog) -> dict[tuple[str, int], Any]:
     """Brute force: every buy folded into its (product, window start)."""
     decode = msgspec.json.Decoder(Buy).decode
     table: dict[tuple[str, int], Any] = {}
-    for partition, end in enumerate(await log.end_offsets(SOURCE)):
-        for _, _, raw, _, _ in await log.read((SOURCE, partition), 0, end):
+    for records in await read_partitions(log, SOURCE):
+        for _, _, raw, _, _ in records:
             buy = decode(raw)  # type: ignore[arg-type]
             k = (buy.product, buy.ts - buy.ts % SIZE)
             table[k] = COUNT_SUM.add(table.get(k, COUNT_SUM.initial()), buy)

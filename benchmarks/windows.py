@@ -2,15 +2,17 @@
 event-time windows, Shoal against a hand-written loop with durable state, both reading and
 writing the same embedded log.
 
-    .venv/bin/python -m benchmarks.windows [--events N] [--data-dir DIR] [--seed S]
+    .venv/bin/python -m benchmarks.windows [--events N] [--keys K] [--data-dir DIR] [--seed S]
 
-N JSON buys (50 products, event times a few ms apart with +-20 ms jitter) are produced once
+N JSON buys (K products, default 50; event times a few ms apart with +-20 ms jitter) are
+produced once
 into `buys` (4 partitions, keyed by product); that part is not timed. Each emit mode is run
 by both contenders on a freshly opened log: 'updates' writes one result per input, 'final'
 one per window once stream time passes its end plus grace. The hand-written loop keeps a
 dict {(product, window start): (count, sum)} and commits each chunk's outputs, changed
 entries, stream time and position in one RocksDB WriteBatch, as Shoal does. Shoal's queried
-table must equal the dict and both output topics must match, or the exit status is 1.
+table must equal the dict and both output topics must match, or the exit status is 1. The peak
+resident memory of each contender's run is printed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 import msgspec
 
-from benchmarks.common import bench_main, contents, timed
+from benchmarks.common import bench_main, contents, measured
 from benchmarks.stateless import CHUNK, PARTITIONS, SOURCE, Buy
 from engine import Pipeline, aggregators, plan, windows
 from engine.api import OutRecord
@@ -40,7 +42,7 @@ MODES = ("updates", "final")
 TABLE, HAND_STORE = "per-product", "hand.per-product"
 SIZE, GRACE, JITTER = windows.minutes(1), windows.seconds(1), 20
 TARGET_RATE, TARGET_RATIO = 80_000, 0.5
-PRODUCTS = tuple(f"sku-{i:03d}" for i in range(50))
+KEYS = 50
 STREAM_TIME = b"\xffstream-time"
 Acc = tuple[int, float]
 Windows = dict[tuple[str, int], Acc]
@@ -54,25 +56,32 @@ def add(acc: Acc, buy: Buy) -> Acc:
 COUNT_SUM = aggregators.Aggregator(lambda: (0, 0.0), add, label="count+sum(price)")
 
 
-def generate(n: int, seed: int, by_order: bool = False) -> Iterator[OutRecord]:
-    """`n` deterministic buys keyed by product (or order id), 1-6 ms apart, each jittered by
-    +-JITTER ms."""
+def products(keys: int) -> tuple[str, ...]:
+    """The product names of a run with `keys` products."""
+    return tuple(f"sku-{i:03d}" for i in range(keys))
+
+
+def generate(n: int, seed: int, by_order: bool = False, keys: int = KEYS
+             ) -> Iterator[OutRecord]:
+    """`n` deterministic buys of `keys` products keyed by product (or order id), 1-6 ms
+    apart, each jittered by +-JITTER ms."""
     rng = random.Random(seed)
+    names = products(keys)
     encode = msgspec.json.Encoder().encode
     base = 1_700_000_000_000
     for i in range(n):
         base += rng.randrange(1, 7)
         ts = base + rng.randrange(-JITTER, JITTER + 1)
-        buy = Buy(f"order-{i:08d}", rng.choice(PRODUCTS), round(rng.uniform(1.0, 100.0), 2), ts)
+        buy = Buy(f"order-{i:08d}", rng.choice(names), round(rng.uniform(1.0, 100.0), 2), ts)
         yield (buy.order_id if by_order else buy.product).encode(), encode(buy), ts, None
 
 
-async def produce_input(log: EmbeddedLog, n: int, seed: int) -> None:
+async def produce_input(log: EmbeddedLog, n: int, seed: int, keys: int = KEYS) -> None:
     """Create the topics and write the input in chunks of CHUNK records."""
     await log.create_topic(SOURCE, PARTITIONS)
     for mode in MODES:
         await log.create_topic(f"buys.windows.{mode}.hand", PARTITIONS)
-    records = generate(n, seed)
+    records = generate(n, seed, keys=keys)
     while chunk := list(islice(records, CHUNK)):
         await log.produce(SOURCE, chunk)
 
@@ -94,9 +103,11 @@ def run_shoal(log: EmbeddedLog, mode: str) -> tuple[int, int]:
     return stats.out.get(f"buys.windows.{mode}", 0), stats.dead_lettered
 
 
-async def hand_written(log: EmbeddedLog, mode: str, state: Windows) -> int:
-    """Read each partition in chunks, decode, fold into `state`, and commit each chunk's
-    outputs, changed entries, stream time and position in one WriteBatch."""
+async def hand_written(log: EmbeddedLog, mode: str) -> tuple[int, Windows]:
+    """Read each partition in chunks, decode, fold into a dict, and commit each chunk's
+    outputs, changed entries, stream time and position in one WriteBatch; the outputs
+    written and the dict."""
+    state: Windows = {}
     final = mode == "final"
     decode = msgspec.json.Decoder(Buy).decode
     encode = msgspec.json.Encoder().encode
@@ -150,7 +161,7 @@ async def hand_written(log: EmbeddedLog, mode: str, state: Windows) -> int:
                 outputs=[(topic, None, out)], positions={tp: offset},
                 state=[StateWrite(HAND_STORE, partition, changes, 0)]))
             written += len(out)
-    return written
+    return written, state
 
 
 @dataclass
@@ -160,8 +171,10 @@ class Figures:
     shoal_s: float
     shoal_n: int
     dead: int
+    shoal_mb: float
     hand_s: float
     hand_n: int
+    hand_mb: float
     windows: int = 0
     tables_equal: bool = False
     outputs_equal: bool = False
@@ -169,10 +182,10 @@ class Figures:
 
 def contend(data: Path, mode: str) -> Figures:
     """Time Shoal, then the loop, and check them against each other."""
-    shoal_s, (shoal_n, dead) = timed(data, lambda log: run_shoal(log, mode))
-    state: Windows = {}
-    hand_s, hand_n = timed(data, lambda log: asyncio.run(hand_written(log, mode, state)))
-    figures = Figures(shoal_s, shoal_n, dead, hand_s, hand_n, len(state))
+    shoal_s, (shoal_n, dead), shoal_mb = measured(data, lambda log: run_shoal(log, mode))
+    hand_s, (hand_n, state), hand_mb = measured(
+        data, lambda log: asyncio.run(hand_written(log, mode)))
+    figures = Figures(shoal_s, shoal_n, dead, shoal_mb, hand_s, hand_n, hand_mb, len(state))
     asyncio.run(verify(data, mode, state, figures))
     return figures
 
@@ -202,9 +215,9 @@ def report(mode: str, n: int, f: Figures) -> bool:
     met = shoal_rate >= TARGET_RATE and ratio >= TARGET_RATIO
     print(f"  emit={mode}")
     print(f"    shoal         {shoal_rate:>12,.0f} events/s  {f.shoal_s:7.2f} s  "
-          f"{f.shoal_n:>10,} outputs  {f.dead} dead letters")
+          f"{f.shoal_n:>10,} outputs  {f.dead} dead letters  peak RSS {f.shoal_mb:,.0f} MB")
     print(f"    hand-written  {hand_rate:>12,.0f} events/s  {f.hand_s:7.2f} s  "
-          f"{f.hand_n:>10,} outputs")
+          f"{f.hand_n:>10,} outputs  peak RSS {f.hand_mb:,.0f} MB")
     print(f"    ratio         {ratio:>12.2f}  (shoal / hand-written)")
     print(f"    equal         tables {'yes' if f.tables_equal else 'NO'} ({f.windows:,} "
           f"(product, window) rows), outputs {'yes' if f.outputs_equal else 'NO'}")
@@ -213,22 +226,22 @@ def report(mode: str, n: int, f: Figures) -> bool:
     return f.tables_equal and f.outputs_equal and f.dead == 0
 
 
-def bench(data: Path, n: int, seed: int) -> int:
+def bench(data: Path, n: int, seed: int, keys: int = KEYS) -> int:
     """Produce, run both modes and print the figures."""
     log = EmbeddedLog(data)
-    asyncio.run(produce_input(log, n, seed))
+    asyncio.run(produce_input(log, n, seed, keys))
     asyncio.run(log.close())
     print("windows: per product count+sum(price), 1-minute tumbling event-time windows, "
           f"grace {GRACE} ms, embedded log")
     print(f"  cores           {os.cpu_count():>12}")
-    print(f"  events (N)      {n:>12,}   ({len(PRODUCTS)} products, {PARTITIONS} partitions)")
+    print(f"  events (N)      {n:>12,}   ({keys:,} products, {PARTITIONS} partitions)")
     ok = [report(mode, n, contend(data, mode)) for mode in MODES]
     return 0 if all(ok) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run in the given or a temporary data dir, and clean up."""
-    return bench_main("python -m benchmarks.windows", __doc__, bench, argv)
+    return bench_main("python -m benchmarks.windows", __doc__, bench, argv, keys=KEYS)
 
 
 if __name__ == "__main__":

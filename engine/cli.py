@@ -30,7 +30,7 @@ from engine.planner import plan as compile_plan
 from engine.planner.render import RENDERERS
 from engine.runtime import RunStats, WorkerConfig
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
-from engine.transport import RecordTuple, Transport, data_dir, open_transport
+from engine.transport import RecordTuple, Transport, data_dir, open_transport, read_range
 from engine.transport import data_dir as data_dir_of
 
 T = TypeVar("T")
@@ -215,10 +215,8 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
         chosen: list[tuple[int, int, RecordTuple]] = []
         for partition, end in enumerate(ends):
             start = 0 if from_beginning else max(0, end - count)
-            while start < end:
-                batch = await log.read((topic, partition), start, 10_000)
+            async for batch in read_range(log, (topic, partition), start, end):
                 chosen.extend((r[3], partition, r) for r in batch)
-                start = batch[-1][0] + 1
         chosen.sort(key=lambda item: (item[0], item[1], item[2][0]))
         selected = chosen if from_beginning else chosen[len(chosen) - count:] if count else []
         out = sys.stdout

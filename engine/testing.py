@@ -27,7 +27,7 @@ from engine.job import Job
 from engine.planner import plan
 from engine.query import View, unknown_table
 from engine.runtime import Worker, WorkerConfig, run_sync
-from engine.transport import MemoryLog
+from engine.transport import MemoryLog, read_partitions
 
 
 @dataclass(frozen=True)
@@ -226,13 +226,9 @@ class TestDriver:
         """Every record of `topic`, partition by partition, in offset order."""
         if topic not in run_sync(self.log.topics()):
             return []
-        out = []
-        for partition, end in enumerate(run_sync(self.log.end_offsets(topic))):
-            for off, k, v, ts, h in run_sync(self.log.read((topic, partition), 0, end)):
-                if not is_control(h):
-                    out.append(Output(topic, partition, off, key_from_bytes(k), _decode(v), ts,
-                                      _headers(h)))
-        return out
+        return [Output(topic, partition, off, key_from_bytes(k), _decode(v), ts, _headers(h))
+                for partition, records in enumerate(run_sync(read_partitions(self.log, topic)))
+                for off, k, v, ts, h in records if not is_control(h)]
 
     def values(self, topic: str) -> list[Any]:
         """The decoded values of `topic`."""

@@ -119,7 +119,7 @@ class WindowAggregator(Processor):
         """Add to the window; False when it was already finalized (by a drained run)."""
         wk = self._keys.get((key, start))
         if wk is None:
-            if len(self._keys) > 100_000:
+            if len(self._keys) > 10_000:  # a memo of the hot windows only
                 self._keys.clear()
             wk = self._keys[(key, start)] = window_key(key, start)
         entry = self.store.get(wk)

@@ -52,6 +52,21 @@ def prefix_end(prefix: bytes) -> bytes | None:
     return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
+PARTITION_BYTES = 4
+"""A store keeps all partitions in one keyspace: a backend key is <partition:4><key>."""
+
+
+def partition_prefix(partition: int) -> bytes:
+    """The prefix of every backend key of `partition`."""
+    return partition.to_bytes(PARTITION_BYTES, "big")
+
+
+def store_key(backend_key: bytes) -> bytes:
+    """A backend key without its partition prefix: the key the store's user sees (and the
+    key of its changelog record: a changelog partition holds one store partition)."""
+    return backend_key[PARTITION_BYTES:]
+
+
 def window_key(key: bytes, start: int) -> bytes:
     """Order-preserving (key, window start) encoding: a key's windows are contiguous and
     sorted by start, so `windows(key, t0, t1)` is one range scan."""

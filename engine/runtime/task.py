@@ -23,7 +23,7 @@ from engine.physical import RecordTuple, SubTopology
 from engine.runtime.deadletter import DeadLetters
 from engine.runtime.lanes import ACTIVE, ENDED, IDLE_STATE, NEVER, Lane, WriterLanes, release
 from engine.runtime.outputs import Outputs, Routed
-from engine.state import Backend, TaskStore
+from engine.state import CACHE_ENTRIES, Backend, TaskStore
 from engine.transport.base import StateWrite
 from engine.transport.partitioner import Partitioner
 
@@ -45,6 +45,7 @@ class TaskEnv:
     partitioner: Partitioner
     ends: Mapping[TopicPartition, int] | None = None  # a drained run: where inputs end
     told: bool = False  # writers tell readers their bounds directly (one worker, local log)
+    cache_entries: int = CACHE_ENTRIES  # per task and store
 
 
 @dataclass
@@ -75,7 +76,8 @@ class TaskContext:
         if store is None:
             qualified = f"{self.env.namespace}.{name}"
             store = self.stores[name] = TaskStore(qualified, self.partition,
-                                                  self.env.backends(qualified))
+                                                  self.env.backends(qualified),
+                                                  self.env.cache_entries)
         return store
 
 

@@ -17,7 +17,7 @@ from engine.runtime.lanes import ENDED, IDLE_STATE
 from engine.runtime.stats import Lateness, RunStats
 from engine.runtime.task import StoreBackends, Task, TaskEnv, saved_n, saved_writers
 from engine.runtime.topics import Layout, prepare_topics
-from engine.state import Backend
+from engine.state import CACHE_ENTRIES, Backend
 from engine.transport.base import CommitBatch, Consumer, Transport
 
 Observer = Callable[[RunStats], None]
@@ -62,6 +62,7 @@ class WorkerConfig:
     idle_sleep_s: float = 0.05
     until_caught_up: bool = False
     drain: bool = False
+    cache_entries: int = CACHE_ENTRIES  # per task and store: least recently used go first
 
 
 class Worker:
@@ -121,7 +122,8 @@ class Worker:
             self.plan.pipeline, self.plan.on_error, self.plan.dead_letter_topic,
             layout.counts, layout.writers, self.backends or _no_state,
             self.global_tables.stores, not self.transport.exactly_once,
-            self.transport.partitioner, ends, told=local)
+            self.transport.partitioner, ends, told=local,
+            cache_entries=self.config.cache_entries)
         self.consumer = self.transport.consumer(self.group, self.config.partitions)
         if local:  # every task is ours, commits are atomic: no commit between them
             self.exchange = Exchange(self.consumer)

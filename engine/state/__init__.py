@@ -2,6 +2,6 @@
 
 from engine.state.backend import Backend, DictBackend, RocksBackend
 from engine.state.local import LocalState
-from engine.state.store import TaskStore
+from engine.state.store import CACHE_ENTRIES, TaskStore
 
-__all__ = ["Backend", "DictBackend", "LocalState", "RocksBackend", "TaskStore"]
+__all__ = ["CACHE_ENTRIES", "Backend", "DictBackend", "LocalState", "RocksBackend", "TaskStore"]

@@ -14,8 +14,16 @@ from typing import Any
 
 from rocksdict import Options, Rdict, WriteBatch
 
-from engine.api.state import prefix_end
+from engine.api.state import partition_prefix, prefix_end
 from engine.state.backend import RocksBackend
+
+MEMTABLES = 64 << 20
+
+
+def _options() -> Options:
+    options = Options(raw_mode=True)
+    options.set_write_buffer_size(MEMTABLES // 4)
+    return options
 
 
 class LocalState:
@@ -25,7 +33,8 @@ class LocalState:
         self.path = Path(root) / "state" / f"{name}-{os.getpid()}"
         shutil.rmtree(self.path, ignore_errors=True)
         self.path.mkdir(parents=True)
-        options = Options(raw_mode=True)
+        options = _options()
+        options.set_db_write_buffer_size(MEMTABLES)  # all stores' memtables together
         options.create_if_missing(True)
         self.db = Rdict(str(self.path), options)
         self.families: dict[str, tuple[Rdict, Any]] = {}
@@ -33,7 +42,7 @@ class LocalState:
     def _family(self, store: str) -> tuple[Rdict, Any]:
         found = self.families.get(store)
         if found is None:
-            view = self.db.create_column_family(store, Options(raw_mode=True))
+            view = self.db.create_column_family(store, _options())
             found = self.families[store] = (view, self.db.get_column_family_handle(store))
         return found
 
@@ -55,7 +64,7 @@ class LocalState:
     def reset(self, store: str, partition: int) -> None:
         """Forget a partition's entries before restoring it from the changelog."""
         view = self._family(store)[0]
-        prefix = partition.to_bytes(4, "big")
+        prefix = partition_prefix(partition)
         end = prefix_end(prefix)
         stale = [key for key, _ in RocksBackend(view).scan(prefix, end)]
         self.write(store, ((key, None) for key in stale))

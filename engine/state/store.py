@@ -1,9 +1,17 @@
-"""A task's store: a write-back cache over a backend, flushed at commit.
+"""A task's store: a bounded write-back cache over a backend, flushed at commit.
 
 Reads hit the cache first; writes only touch the cache and mark the key dirty, so a hot key
-costs a dict operation. `flush()` hands the dirty entries (serialised) to the commit, which
-writes them in the same atomic batch as the outputs and input offsets (embedded log) or
-to the store's changelog (Kafka).
+costs a dict operation. The cache holds at most `cache_limit` entries, least recently used
+first out: a clean entry is simply dropped, a dirty one is serialised into `pending`, which
+reads consult before the backend, and which the next commit writes with the rest. (The
+backend cannot take it earlier: on the embedded log it is written in the same atomic batch
+as the outputs and input offsets; on Kafka, the changelog goes first.) `flush()` hands the
+dirty and pending entries to the commit.
+
+Range reads merge the backend's ordered scan with the changed keys as they go, without
+building the range in memory. A store whose partition was empty when it opened remembers
+which keys it flushed (a Bloom filter, `SeenKeys`), so a miss of a key never written, such
+as a new window, costs no backend read.
 """
 
 from __future__ import annotations
@@ -11,92 +19,155 @@ from __future__ import annotations
 import bisect
 import pickle
 from collections.abc import Iterator
+from itertools import islice
 from typing import Any
 
-from engine.api.state import prefix_end
+from engine.api.state import partition_prefix, prefix_end, store_key
 from engine.state.backend import Backend
+from engine.state.seen import SeenKeys
 
 _DELETED = object()
 _MISSING = object()
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+CACHE_ENTRIES = 20_000
+"""Default cache size of one task's store, in entries."""
 
 
 class TaskStore:
     """`name` for one partition: keys are stored as <partition:4><key>."""
 
     def __init__(self, name: str, partition: int, backend: Backend,
-                 cache_limit: int = 200_000) -> None:
+                 cache_limit: int = CACHE_ENTRIES) -> None:
         self.name = name
         self.partition = partition
         self.backend = backend
-        self.prefix = partition.to_bytes(4, "big")
-        self.cache: dict[bytes, Any] = {}
-        self.dirty: set[bytes] = set()
-        self.dirty_order: list[bytes] = []  # the dirty keys, sorted: range reads bisect it
-        self.unordered: list[bytes] = []  # dirty keys not yet merged into dirty_order
-        self.cache_limit = cache_limit
-        # while the cache holds every key of the partition, a miss needs no backend read
-        self.complete = cache_limit > 0 and next(
-            backend.scan(self.prefix, prefix_end(self.prefix)), None) is None
+        self.prefix = partition_prefix(partition)
+        self.cache: dict[bytes, Any] = {}  # in use order, least recent first
+        self.dirty: set[bytes] = set()  # cached keys changed since the last flush
+        self.pending: dict[bytes, bytes | None] = {}  # changed keys evicted since then
+        self.changed: list[bytes] = []  # dirty and pending keys, sorted for range reads
+        self.unordered: list[bytes] = []  # changed keys not yet merged into `changed`
+        self.cache_limit = max(cache_limit, 0)
+        self.evictions = 0
+        # a partition empty at the start holds only what this store flushed since: a miss of
+        # a key never flushed needs no backend read
+        self.flushed: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
+            backend.scan(self.prefix, prefix_end(self.prefix)), None) is None else None
 
     def get(self, key: bytes) -> Any | None:
-        value = self.cache.get(key, _MISSING)
+        cache = self.cache
+        value = cache.pop(key, _MISSING)
         if value is _MISSING:
-            if self.complete:
-                return None
+            return self._miss(key)
+        cache[key] = value  # now the most recently used
+        return None if value is _DELETED else value
+
+    def _miss(self, key: bytes) -> Any | None:
+        """A key not in the cache: from `pending`, else the backend (unless the cache is
+        known to hold the whole partition), then cached."""
+        if key in self.pending:
+            raw = self.pending.pop(key)
+            self.dirty.add(key)  # back in the cache, still to be written
+        elif self.flushed is not None and key not in self.flushed:
+            return None
+        else:
             raw = self.backend.get(self.prefix + key)
-            value = _DELETED if raw is None else pickle.loads(raw)
-            if len(self.cache) < self.cache_limit:
-                self.cache[key] = value
+        value = _DELETED if raw is None else pickle.loads(raw)
+        self.cache[key] = value
+        if len(self.cache) > self.cache_limit:
+            self._evict()
         return None if value is _DELETED else value
 
     def put(self, key: bytes, value: Any) -> None:
-        self.cache[key] = _DELETED if value is None else value
+        cache = self.cache
+        cached = cache.pop(key, _MISSING) is not _MISSING
+        cache[key] = _DELETED if value is None else value  # the most recently used
         if key not in self.dirty:
             self.dirty.add(key)
-            self.unordered.append(key)
+            if not self.pending or self.pending.pop(key, _MISSING) is _MISSING:
+                self.unordered.append(key)
+        if not cached and len(cache) > self.cache_limit:
+            self._evict()
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
 
+    def _evict(self) -> None:
+        """Drop the least recently used eighth of the cache (dirty entries go to
+        `pending`): in batches, so the cost per access stays constant."""
+        cache, dirty, pending = self.cache, self.dirty, self.pending
+        for key in list(islice(cache, max(1, self.cache_limit // 8))):
+            value = cache.pop(key)
+            if key in dirty:
+                dirty.discard(key)
+                pending[key] = None if value is _DELETED else pickle.dumps(value, _PROTOCOL)
+            self.evictions += 1
+
     def items(self, start: bytes | None = None, end: bytes | None = None
               ) -> Iterator[tuple[bytes, Any]]:
-        lo = self.prefix + (start or b"")
-        hi = self.prefix + end if end is not None else prefix_end(self.prefix)
-        merged: dict[bytes, tuple[bool, Any]] = {
-            k[4:]: (True, raw) for k, raw in self.backend.scan(lo, hi)}
+        """Entries with start <= key < end in key order: the backend's committed entries
+        merged, as the scan goes, with the keys changed since (which win)."""
         order = self._ordered()
         first = 0 if start is None else bisect.bisect_left(order, start)
         last = len(order) if end is None else bisect.bisect_left(order, end)
-        for key in order[first:last]:
-            merged[key] = (False, self.cache[key])
-        for key in sorted(merged):
-            stored, value = merged[key]
-            if stored:
-                yield key, pickle.loads(value)
-            elif value is not _DELETED:
+        changed = order[first:last]  # a copy: the caller may write while it iterates
+        lo = self.prefix + (start or b"")
+        hi = self.prefix + end if end is not None else prefix_end(self.prefix)
+        scan = self.backend.scan(lo, hi)
+        stored = next(scan, None)
+        for key in changed:
+            while stored is not None and store_key(stored[0]) < key:
+                yield store_key(stored[0]), pickle.loads(stored[1])
+                stored = next(scan, None)
+            if stored is not None and store_key(stored[0]) == key:
+                stored = next(scan, None)
+            value = self._changed_value(key)
+            if value is not _DELETED:
                 yield key, value
+        while stored is not None:
+            yield store_key(stored[0]), pickle.loads(stored[1])
+            stored = next(scan, None)
+
+    def _changed_value(self, key: bytes) -> Any:
+        """The current value of a key changed since the last flush (_DELETED if deleted)."""
+        value = self.cache.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        raw = self.pending.get(key)
+        return _DELETED if raw is None else pickle.loads(raw)
+
+    def _remember(self, changes: list[tuple[bytes, bytes | None]]) -> None:
+        """Note the keys written to the backend (until there are too many to track)."""
+        seen = self.flushed
+        if seen is None:
+            return
+        add = seen.add
+        for key, raw in changes:
+            if raw is not None:
+                add(store_key(key))
+        if seen.full:
+            self.flushed = None
 
     def _ordered(self) -> list[bytes]:
-        """The dirty keys in order; puts only append, the first range read after them sorts
-        (a sorted run plus a few new keys sorts in about linear time)."""
+        """The changed keys in order; puts only append, the first range read after them
+        sorts (a sorted run plus a few new keys sorts in about linear time)."""
         if self.unordered:
-            self.dirty_order.extend(self.unordered)
-            self.dirty_order.sort()
+            self.changed.extend(self.unordered)
+            self.changed.sort()
             self.unordered.clear()
-        return self.dirty_order
+        return self.changed
 
     def flush(self) -> list[tuple[bytes, bytes | None]]:
-        """The dirty entries as (backend key, bytes or None), and forget they were dirty."""
-        changes = []
+        """The changed entries as (backend key, bytes or None), and forget they changed."""
+        prefix = self.prefix
+        changes = [(prefix + key, raw) for key, raw in self.pending.items()]
         for key in self.dirty:
             value = self.cache[key]
-            changes.append((self.prefix + key,
+            changes.append((prefix + key,
                             None if value is _DELETED else pickle.dumps(value, _PROTOCOL)))
+        self._remember(changes)
         self.dirty.clear()
-        self.dirty_order.clear()
+        self.pending.clear()
+        self.changed.clear()
         self.unordered.clear()
-        if len(self.cache) > self.cache_limit:
-            self.cache.clear()
-            self.complete = False
         return changes

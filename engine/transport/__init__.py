@@ -12,6 +12,8 @@ from engine.transport.base import (
     Transport,
     changelog_topic,
     progress_topic,
+    read_partitions,
+    read_range,
 )
 from engine.transport.embedded import EmbeddedLog
 from engine.transport.memory import MemoryLog
@@ -36,4 +38,6 @@ __all__ = [
     "open_transport",
     "partition_for",
     "progress_topic",
+    "read_partitions",
+    "read_range",
 ]

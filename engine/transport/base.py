@@ -7,6 +7,7 @@ WriteBatch, a Kafka log produces, waits for acks, then commits the offsets.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -159,3 +160,25 @@ class Transport(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+async def read_range(log: Transport, tp: TopicPartition, start: int, end: int,
+                     chunk: int = 10_000) -> AsyncIterator[list[RecordTuple]]:
+    """The records of `tp` from offset `start` up to `end` (exclusive), a chunk at a time."""
+    while start < end:
+        batch = await log.read(tp, start, min(chunk, end - start))
+        if not batch:
+            return
+        yield batch
+        start = batch[-1][0] + 1
+
+
+async def read_partitions(log: Transport, topic: str) -> list[list[RecordTuple]]:
+    """Every record of `topic`, per partition, up to the end offsets it has now."""
+    out: list[list[RecordTuple]] = []
+    for partition, end in enumerate(await log.end_offsets(topic)):
+        records: list[RecordTuple] = []
+        async for batch in read_range(log, (topic, partition), 0, end):
+            records += batch
+        out.append(records)
+    return out

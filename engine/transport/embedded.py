@@ -37,8 +37,20 @@ def _tp(tid: int, partition: int) -> bytes:
     return tid.to_bytes(4, "big") + partition.to_bytes(4, "big")
 
 
-def _open(path: Path, read_only: bool) -> Rdict:
+MEMTABLES = 64 << 20
+"""All memtables of the log's database together (the log and every store): RocksDB
+flushes the largest when they reach it, so a busy log's memory stays bounded."""
+
+
+def _options() -> Options:
     options = Options(raw_mode=True)
+    options.set_write_buffer_size(MEMTABLES // 4)
+    return options
+
+
+def _open(path: Path, read_only: bool) -> Rdict:
+    options = _options()
+    options.set_db_write_buffer_size(MEMTABLES)
     options.create_if_missing(True)
     try:
         if read_only:
@@ -83,7 +95,7 @@ class EmbeddedLog(LocalLog):
             elif self.read_only:
                 raise TransportError(f"no store '{store}' in '{self.data_dir}'")
             else:
-                view = self.db.create_column_family(store, Options(raw_mode=True))
+                view = self.db.create_column_family(store, _options())
             found = self._families[store] = (view, self.db.get_column_family_handle(store))
         return found[0]
 

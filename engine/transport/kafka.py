@@ -20,6 +20,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
 from engine.api import TopicPartition as TP
+from engine.api.state import store_key
 from engine.transport.base import (
     CommitBatch,
     RecordTuple,
@@ -27,8 +28,14 @@ from engine.transport.base import (
     TopicDescription,
     changelog_topic,
     progress_topic,
+    read_range,
 )
-from engine.transport.kafka_group import CoPartitionAssignor, GroupConsumer, KafkaPartitionReader
+from engine.transport.kafka_group import (
+    CoPartitionAssignor,
+    GroupConsumer,
+    KafkaPartitionReader,
+    records_of,
+)
 from engine.transport.kafka_state import (
     changelog_record,
     find_progress,
@@ -168,8 +175,7 @@ class KafkaTransport:
         out: list[RecordTuple] = []
         while len(out) < max_records:
             fetched = await reader.getmany(part, timeout_ms=200, max_records=max_records)
-            out += [(r.offset, r.key, r.value, r.timestamp, list(r.headers) or None)
-                    for r in fetched.get(part, [])]
+            out += records_of(fetched.get(part, []))
             high = reader.highwater(part)
             if high is not None and (not out or out[-1][0] + 1 >= high):
                 break
@@ -224,16 +230,9 @@ class KafkaTransport:
             if partition is not None:
                 routed.setdefault((topic, partition), []).extend(records)
                 continue
-            count = await self.partitions(topic)
+            count, place = await self.partitions(topic), self.partitioner.partition
             for record in records:
-                key = record[0]
-                if count == 1:
-                    p = 0
-                elif key is None:
-                    p = self.partitioner.round_robin(topic, count)
-                else:
-                    p = self.partitioner.hash(key) % count
-                routed.setdefault((topic, p), []).append(record)
+                routed.setdefault((topic, place(topic, record[0], count)), []).append(record)
         return routed
 
     async def _send_all(self, routed: dict[tuple[str, int], list[OutRecord]]) -> None:
@@ -265,7 +264,8 @@ class KafkaTransport:
         outputs = list(batch.outputs)
         for write in batch.state:
             outputs.append((changelog_topic(write.store), write.partition, [
-                changelog_record(key[4:], value, write.n, now) for key, value in write.changes]))
+                changelog_record(store_key(key), value, write.n, now)
+                for key, value in write.changes]))
         if batch.progress:
             outputs.append((progress_topic(group), None, [
                 progress_record(task, positions, raw, now)
@@ -311,15 +311,7 @@ class KafkaTransport:
     async def read_all(self, tp: TP) -> list[RecordTuple]:
         """Every record of a partition, to its true end (a fetch high watermark)."""
         end = (await self.end_offsets(tp[0]))[tp[1]]
-        out: list[RecordTuple] = []
-        offset = 0
-        while offset < end:
-            records = await self.read(tp, offset, 10_000)
-            if not records:
-                break
-            out.extend(records)
-            offset = records[-1][0] + 1
-        return out
+        return [r async for batch in read_range(self, tp, 0, end) for r in batch]
 
     async def close(self) -> None:
         """Leave groups and close every client."""

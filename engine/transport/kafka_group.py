@@ -19,6 +19,10 @@ from engine.api import TopicPartition as TP
 from engine.transport.base import AssignmentListener, RecordTuple
 
 
+def records_of(fetched: list[Any]) -> list[RecordTuple]:
+    """aiokafka's consumer records as the transport's record tuples."""
+    return [(r.offset, r.key, r.value, r.timestamp, list(r.headers) or None) for r in fetched]
+
 class CoPartitionAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     """Gives partition p of every subscribed topic to the same member, so a task (one
     partition of one sub-topology, across all its source topics) is never split."""
@@ -114,8 +118,7 @@ class GroupConsumer:
             key = (tp.topic, tp.partition)
             if key not in self.positions or not records:
                 continue
-            out[key] = [(r.offset, r.key, r.value, r.timestamp, list(r.headers) or None)
-                        for r in records]
+            out[key] = records_of(records)
             self.positions[key] = records[-1].offset + 1
         return out
 
@@ -170,9 +173,8 @@ class KafkaPartitionReader:
             self.consumer.assign(self.tps)
             await self.consumer.seek_to_beginning(*self.tps)
         fetched = await self.consumer.getmany(*self.tps, timeout_ms=0, max_records=max_records)
-        return {(tp.topic, tp.partition): [
-            (r.offset, r.key, r.value, r.timestamp, list(r.headers) or None) for r in records]
-            for tp, records in fetched.items() if records}
+        return {(tp.topic, tp.partition): records_of(records)
+                for tp, records in fetched.items() if records}
 
     async def close(self) -> None:
         """Stop the consumer."""

@@ -19,6 +19,7 @@ from typing import Any
 import msgspec
 
 from engine.api import OutRecord, TopicPartition
+from engine.api.state import partition_prefix
 from engine.transport.base import RecordTuple
 
 N_HEADER = "shoal.n"
@@ -47,7 +48,7 @@ def n_of(headers: Any) -> int:
 def restorable(records: list[RecordTuple], partition: int, committed_n: int
                ) -> dict[bytes, bytes | None]:
     """Backend key -> value of a changelog partition's records as of `committed_n`."""
-    prefix = partition.to_bytes(4, "big")
+    prefix = partition_prefix(partition)
     best: dict[bytes, tuple[int, bytes | None]] = {}
     for _, key, value, _, headers in records:
         n = n_of(headers)

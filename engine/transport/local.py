@@ -132,15 +132,7 @@ class LocalLog:
             meta = self._meta(topic)
             n, tid = meta.partitions, meta.id
             for record in records:
-                key = record[0]
-                if partition is not None:
-                    p = partition
-                elif n == 1:
-                    p = 0
-                elif key is None:
-                    p = part.round_robin(topic, n)
-                else:
-                    p = part.hash(key) % n
+                p = partition if partition is not None else part.partition(topic, record[0], n)
                 slot = (tid, p)
                 off = ends.get(slot)
                 if off is None:

@@ -61,3 +61,12 @@ class Partitioner:
         nxt = self._next.get(topic, 0)
         self._next[topic] = nxt + 1
         return nxt % partitions
+
+    def partition(self, topic: str, key: bytes | None, partitions: int) -> int:
+        """Where a record of `topic` with `key` goes when the writer did not say: Kafka's
+        rule (hash of the key; round-robin without one)."""
+        if partitions == 1:
+            return 0
+        if key is None:
+            return self.round_robin(topic, partitions)
+        return self.hash(key) % partitions

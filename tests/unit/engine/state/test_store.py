@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from engine.api.state import prefix_end, split_window_key, window_key
 from engine.state import Backend, DictBackend, LocalState, TaskStore
+from engine.state.seen import SeenKeys
 
 Commit = Callable[[list[tuple[bytes, bytes | None]]], None]
 
@@ -92,6 +93,10 @@ def _model_scenario(backend: Backend, commit: Commit, ops: list[tuple[bytes, int
         if i % flush_every == 0:
             commit(store.flush())
         assert store.get(key) == model.get(key)
+        assert len(store.cache) <= 4
+        lo, hi = sorted((key, ops[i // 2][0]))
+        assert list(store.items(lo, hi)) == sorted(
+            (k, v) for k, v in model.items() if lo <= k < hi)
     assert list(store.items()) == sorted(model.items())
 
 
@@ -119,14 +124,54 @@ class CountingBackend(DictBackend):
         return super().get(key)
 
 
-def test_a_store_of_an_empty_partition_answers_misses_from_its_cache() -> None:
+def test_a_store_of_an_empty_partition_reads_only_keys_it_flushed() -> None:
     backend = CountingBackend()
     store = TaskStore("s", 0, backend, cache_limit=3)
     assert store.get(b"x") is None and backend.reads == 0
-    for key in (b"a", b"b", b"c", b"d"):
+    for key in (b"a", b"b", b"c", b"d"):  # a (dirty) is evicted into pending: still known
         store.put(key, key.decode())
-    backend.apply(store.flush())  # over the limit: the cache is dropped
-    assert store.get(b"a") == "a" and backend.reads == 1
-    assert store.get(b"x") is None and backend.reads == 2
-    reopened = TaskStore("s", 0, backend)
-    assert reopened.get(b"b") == "b" and reopened.get(b"y") is None and backend.reads == 4
+    assert b"a" not in store.cache and store.get(b"a") == "a" and backend.reads == 0
+    backend.apply(store.flush())
+    for key in (b"e", b"f", b"g"):  # evicts the flushed (clean) entries
+        store.put(key, key.decode())
+    assert store.get(b"x") is None and backend.reads == 0  # never flushed: no read
+    assert store.get(b"b") == "b" and backend.reads == 1  # flushed, evicted: read
+    reopened = TaskStore("s", 0, backend)  # a partition with data: every miss reads
+    assert reopened.get(b"b") == "b" and reopened.get(b"y") is None
+    assert backend.reads == 3
+
+
+def test_seen_keys_never_forget() -> None:
+    seen = SeenKeys(capacity=1000)
+    keys = [b"k%d" % i for i in range(900)]
+    for key in keys:
+        seen.add(key)
+    assert all(key in seen for key in keys) and not seen.full
+    others = sum(b"other%d" % i in seen for i in range(10_000))
+    assert others < 600  # a few % false positives near capacity
+    for i in range(2000):
+        seen.add(b"more%d" % i)
+    assert seen.full and all(key in seen for key in keys)
+
+
+def test_the_cache_is_bounded_and_evicted_changes_reach_the_commit() -> None:
+    backend = DictBackend()
+    store = TaskStore("s", 2, backend, cache_limit=10)
+    for i in range(100):
+        store.put(b"k%03d" % i, i)
+        assert len(store.cache) <= 10
+    store.delete(b"k005")
+    assert store.get(b"k007") == 7 and store.get(b"k005") is None  # from pending
+    assert [k for k, _ in store.items(b"k004", b"k008")] == [b"k004", b"k006", b"k007"]
+    backend.apply(store.flush())
+    assert len(backend.data) == 99 and not store.pending and not store.dirty
+    assert TaskStore("s", 2, backend).get(b"k099") == 99
+
+
+def test_least_recently_used_goes_first() -> None:
+    store = TaskStore("s", 0, DictBackend(), cache_limit=8)
+    for key in (b"a", b"b", b"c", b"d", b"e", b"f", b"g", b"h"):
+        store.put(key, 1)
+    store.get(b"a")  # a is now the most recently used; b the least
+    store.put(b"i", 1)
+    assert b"b" not in store.cache and b"a" in store.cache and b"b" in store.pending
