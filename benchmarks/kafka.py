@@ -1,14 +1,17 @@
 """Stateless throughput on Kafka: the pipeline of benchmarks.stateless run by Shoal (one
 worker in-process; one and two `shoal run` processes) against a hand-written aiokafka
-consume-transform-produce loop, on a Tansu broker this script starts on 127.0.0.1.
+consume-transform-produce loop and a Faust agent (benchmarks.faust_app), on a Tansu broker
+this script starts on 127.0.0.1.
 
     .venv/bin/python -m benchmarks.kafka [--events N] [--seed S]
 
 N buys are produced into `buys` (4 partitions, keyed by order_id), untimed. Each contender
 reads them in its own consumer group and writes the taxed buys above 50 to its own topic
 (acks=all; offsets committed after the acks: at-least-once). Tansu takes ~3 s to form a group,
-so figures are given from the start and from the first assignment. Every output must hold
-exactly the expected records (duplicates are counted), or the exit status is 1.
+so figures are given from the start and from the first assignment. Faust has no
+until-caught-up mode: its worker is timed until its output topic holds the expected count
+(polled every ~0.1 s), then stopped. Every output must hold exactly the expected records
+(duplicates are counted), or the exit status is 1.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,8 +43,10 @@ from engine.transport.kafka import KafkaTransport
 from tests.kafka_broker import tansu
 
 ROOT = Path(__file__).resolve().parents[1]
-SHOAL_OUT, HAND_OUT = "buys.taxed", "buys.taxed.hand"
+SHOAL_OUT, HAND_OUT, FAUST_OUT = "buys.taxed", "buys.taxed.hand", "buys.taxed.faust"
 IN_PROCESS, HAND = "shoal, 1 worker (in-process)", "hand-written aiokafka loop"
+FAUST = "faust-streaming agent"
+FAUST_IDLE_S, FAUST_JOIN_S, FAUST_NOTES = 10.0, 60.0, 12
 PROCESSES = "shoal run, {} process{}"
 APP = "from benchmarks.kafka import pipeline\n\np = pipeline({name!r}, {out!r})\n"
 Expected = set[tuple[bytes, bytes]]
@@ -72,6 +78,7 @@ async def produce_input(bootstrap: str, n: int, seed: int) -> Expected:
     try:
         await log.create_topic(SOURCE, PARTITIONS)
         await log.create_topic(HAND_OUT, PARTITIONS)
+        await log.create_topic(FAUST_OUT, PARTITIONS)
         records = generate(n, seed)
         while chunk := list(islice(records, CHUNK)):
             await log.produce(SOURCE, chunk)
@@ -199,6 +206,77 @@ def run_processes(url: str, app: Path, workers: int) -> Timing:
     return Timing(end - start, end - first, not any(p.returncode for p in procs), notes)
 
 
+async def run_faust(bootstrap: str, data_dir: Path, want: int) -> Timing:
+    """A Faust worker (benchmarks.faust_app) in a subprocess, timed until its output holds
+    `want` records, then stopped (SIGTERM). Its output lines (stdout: `assigned ...`; stderr:
+    Faust's warnings) are timestamped; the first `assigned` line is its join."""
+    cmd = [sys.executable, "-m", "benchmarks.faust_app", bootstrap, "bench-kafka-faust",
+           FAUST_OUT, str(data_dir)]
+    lines: list[tuple[float, str]] = []
+    start = time.perf_counter()
+    proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    follow = asyncio.create_task(_follow(proc, lines))
+    log = KafkaTransport(bootstrap)
+    try:
+        done = await _output_complete(log, want, proc, lines, start)
+    finally:
+        await log.close()
+        status = await _stop(proc)
+        await follow
+    end = time.perf_counter()
+    lines += [(end, f"stopped (SIGTERM), exited with status {status}")]
+    lines += [(done, f"output complete: {want:,} records")] if done else []
+    notes = [f"{at - start:6.2f} s  {text}" for at, text in sorted(lines)]
+    if len(notes) > FAUST_NOTES:  # keep the first lines and the exit
+        notes[FAUST_NOTES - 2:-1] = [f"        ... {len(notes) - FAUST_NOTES + 1} more lines"]
+    end, first = done or end, _first_assigned(lines) or start
+    return Timing(end - start, end - first, done is not None and status == 0, notes)
+
+
+async def _follow(proc: asyncio.subprocess.Process, lines: list[tuple[float, str]]) -> None:
+    """Append each output line of `proc` (until it closes its pipe) with its arrival time."""
+    assert proc.stdout is not None
+    async for raw in proc.stdout:
+        if text := raw.decode(errors="replace").strip():
+            lines.append((time.perf_counter(), text))
+
+
+def _first_assigned(lines: list[tuple[float, str]]) -> float | None:
+    """When the first `assigned` line arrived, if one has."""
+    return next((at for at, text in lines if text.startswith("assigned")), None)
+
+
+async def _output_complete(log: KafkaTransport, want: int, proc: asyncio.subprocess.Process,
+                           lines: list[tuple[float, str]], start: float) -> float | None:
+    """When FAUST_OUT was first seen holding `want` records; None if the worker exited, or
+    the output did not grow for FAUST_IDLE_S after the join (FAUST_JOIN_S before it)."""
+    stored, grew = 0, start
+    while proc.returncode is None:
+        count, now = sum(await log.end_offsets(FAUST_OUT)), time.perf_counter()
+        if count >= want:
+            return now
+        if count > stored:
+            stored, grew = count, now
+        joined = _first_assigned(lines)
+        if now - max(grew, joined or start) > (FAUST_IDLE_S if joined else FAUST_JOIN_S):
+            lines.append((now, f"gave up: output idle at {stored:,} of {want:,} records"))
+            return None
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def _stop(proc: asyncio.subprocess.Process, grace_s: float = 30.0) -> int:
+    """SIGTERM (a Faust worker then stops cleanly), SIGKILL after `grace_s`; the status."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return await asyncio.wait_for(proc.wait(), grace_s)
+        except TimeoutError:
+            proc.kill()
+    return await proc.wait()
+
+
 async def verify(bootstrap: str, topic: str, expected: Expected) -> tuple[int, int, int, int]:
     """(stored, missing, unexpected, duplicates) of `topic` against the expected outputs."""
     log = KafkaTransport(bootstrap)
@@ -230,11 +308,19 @@ def bench(tmp: Path, n: int, seed: int) -> int:
             topics[label] = f"{SHOAL_OUT}.p{w}"
             app.write_text(APP.format(name=f"bench-kafka-p{w}", out=topics[label]))
             timings[label] = run_processes(broker.url, app, w)
+        topics[FAUST] = FAUST_OUT
+        timings[FAUST] = asyncio.run(run_faust(broker.bootstrap, tmp / "faust", len(expected)))
         checks = {label: asyncio.run(verify(broker.bootstrap, topic, expected))
                   for label, topic in topics.items()}
+    return report(n, len(expected), timings, checks)
+
+
+def report(n: int, expected: int, timings: dict[str, Timing],
+           checks: dict[str, tuple[int, int, int, int]]) -> int:
+    """Print the table and the ratios; 0 if every contender ran and its output is exact."""
     print("stateless on Kafka: filter(price > 50) -> map(add_tax) -> to(topic), Tansu broker")
     print(f"  cores             {os.cpu_count():>11}")
-    print(f"  events (N)        {n:>11,}   expected outputs {len(expected):,}")
+    print(f"  events (N)        {n:>11,}   expected outputs {expected:,}")
     print("  events/s         from start  after join  (join: first partition assignment)")
     rates: dict[str, tuple[float, float]] = {}
     ok = True
@@ -248,10 +334,12 @@ def bench(tmp: Path, n: int, seed: int) -> int:
               f"{missing}, unexpected {unexpected}, duplicates {dups}{'' if good else ' FAIL'}")
         for note in t.notes:
             print(f"      {note}")
-    shoal, hand = rates[IN_PROCESS], rates[HAND]
+    shoal, hand, faust = rates[IN_PROCESS], rates[HAND], rates[FAUST]
     one, two = rates[PROCESSES.format(1, "")], rates[PROCESSES.format(2, "es")]
     print(f"  ratio shoal / hand-written    {shoal[0] / hand[0]:5.2f} from start, "
           f"{shoal[1] / hand[1]:5.2f} after join  (target >= {TARGET_RATIO})")
+    print(f"  ratio shoal / faust           {shoal[0] / faust[0]:5.2f} from start, "
+          f"{shoal[1] / faust[1]:5.2f} after join")
     print(f"  2 processes / 1 process       {two[0] / one[0]:5.2f} wall, "
           f"{two[1] / one[1]:5.2f} after the first assignment")
     return 0 if ok else 1
