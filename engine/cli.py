@@ -230,14 +230,17 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
 @click.argument("topic", required=False)
 @log_options
 def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
-    """List topics (partitions, records); with TOPIC, describe its partitions and groups."""
+    """List topics (partitions, records kept, records deleted: consumed internal records);
+    with TOPIC, describe its partitions and groups."""
 
     async def body(log: Transport) -> list[str]:
         if topic is not None:
             return describe_lines(await log.describe_topic(topic))
-        rows = [(name, n, sum(await log.end_offsets(name)))
-                for name, n in (await log.topics()).items()]
-        return table_lines(["TOPIC", "PARTITIONS", "RECORDS"], rows)
+        rows = []
+        for name, n in (await log.topics()).items():
+            ends, starts = sum(await log.end_offsets(name)), sum(await log.start_offsets(name))
+            rows.append((name, n, ends - starts, starts))
+        return table_lines(["TOPIC", "PARTITIONS", "RECORDS", "DELETED"], rows)
 
     for line in asyncio.run(_with_log(broker, data_dir, True, body)):
         click.echo(line)

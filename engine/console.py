@@ -10,6 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from engine.api.records import headers_text
 from engine.api.serde import key_from_bytes
 from engine.runtime import RunStats
 from engine.runtime.worker import LATE_WARNING, late_warning
@@ -68,7 +69,7 @@ def record_json(topic: str, partition: int, record: RecordTuple) -> str:
     out: dict[str, Any] = {"topic": topic, "partition": partition, "offset": offset,
                            "timestamp": ts, "key": key_from_bytes(key), "value": _value(value)}
     if headers:
-        out["headers"] = {str(k): bytes(v).decode("utf-8", "replace") for k, v in headers}
+        out["headers"] = headers_text(headers)
     return json.dumps(out, ensure_ascii=False)
 
 

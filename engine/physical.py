@@ -7,10 +7,11 @@ operator module, so the runtime loads none of them.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from engine.api import Node
+from engine.api.codec import Codec
 from engine.api.nodes import ProcessorNode
 from engine.api.processor import Emit, GlobalTableSpec
 from engine.api.records import Headers
@@ -130,6 +131,7 @@ class PhysicalPlan:
     dead_letter_topic: str
     idle_timeout_ms: int | None = None
     global_tables: tuple[GlobalTableSpec, ...] = ()
+    codec: Codec = field(default_factory=Codec, compare=False)  # values in topics and stores
 
     @property
     def internal_names(self) -> frozenset[str]:

@@ -20,7 +20,7 @@ from typing import Any
 import msgspec
 
 from engine.api import Headers
-from engine.api.records import is_control
+from engine.api.records import headers_text, is_control
 from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.dsl import Pipeline
 from engine.job import Job
@@ -40,7 +40,7 @@ class Output:
     key: str | None
     value: Any
     timestamp: int
-    headers: dict[str, str]
+    headers: dict[str, str | None]
 
 
 @dataclass(frozen=True)
@@ -71,10 +71,6 @@ def _decode(raw: bytes | None) -> Any:
         return msgspec.json.decode(raw)
     except msgspec.DecodeError:
         return raw
-
-
-def _headers(headers: Headers | None) -> dict[str, str]:
-    return {str(k): bytes(v).decode("utf-8", "replace") for k, v in headers or []}
 
 
 @dataclass(frozen=True)
@@ -226,7 +222,7 @@ class TestDriver:
         """Every record of `topic`, partition by partition, in offset order."""
         if topic not in run_sync(self.log.topics()):
             return []
-        return [Output(topic, partition, off, key_from_bytes(k), _decode(v), ts, _headers(h))
+        return [Output(topic, partition, off, key_from_bytes(k), _decode(v), ts, headers_text(h))
                 for partition, records in enumerate(run_sync(read_partitions(self.log, topic)))
                 for off, k, v, ts, h in records if not is_control(h)]
 
@@ -246,7 +242,7 @@ class TestDriver:
         """Records of the pipeline's dead-letter topic with their reasons."""
         out = []
         for o in self.read(self.plan.dead_letter_topic):
-            h = o.headers
+            h = {name: text or "" for name, text in o.headers.items()}
             raw = o.value if isinstance(o.value, bytes) or o.value is None else _encode(o.value)
             out.append(DeadLetter(h["shoal.stage"], h["shoal.operator"], h["shoal.error"],
                                   h.get("shoal.source.topic", ""),

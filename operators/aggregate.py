@@ -10,6 +10,7 @@ from engine.api import FuseContext
 from engine.api.aggregators import Aggregator
 from engine.api.codegen import Fused
 from engine.api.errors import LateRecord
+from engine.api.keys import key_reader
 from engine.api.nodes import Node, TableNode
 from engine.api.processor import (
     Emit,
@@ -18,7 +19,6 @@ from engine.api.processor import (
     WindowResult,
     require_key,
 )
-from engine.api.serde import key_from_bytes
 from engine.api.state import KeyValueStore, window_key
 from engine.api.streamtime import StreamClock
 from engine.api.windows import TimeWindows
@@ -91,6 +91,7 @@ class WindowAggregator(Processor):
         self.emit = None if node.emit_mode == "final" else emit
         self.size, self.grace = node.windows.size, node.grace
         self.tumbling = node.windows.advance == node.windows.size
+        self.key_text = key_reader(node.key_type)
         self.clock = StreamClock(store)
         self.book = WindowBook(store, node, self.clock, node.grace - 1, emit)
         self._keys: dict[tuple[bytes, int], bytes] = {}
@@ -133,7 +134,7 @@ class WindowAggregator(Processor):
             acc, latest = self.agg.add(entry[0], value), max(ts, entry[2])
         self.store.put(wk, (acc, False, latest, end))
         if self.emit is not None:
-            self.emit(key, WindowResult(key_from_bytes(key), start, end, self.agg.result(acc)),
+            self.emit(key, WindowResult(self.key_text(key), start, end, self.agg.result(acc)),
                       latest)
         return True
 

@@ -29,9 +29,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.api.keys import key_encoder
 from engine.api.nodes import ProcessorNode, TableNode
 from engine.api.processor import Emit, Processor, ProcessorContext, require_key
-from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore, prefix_end
 from operators.join import JoinedTable, Materializer, TwoSidedJoin
 
@@ -62,11 +62,12 @@ class Subscriber(Processor):
 
     def __init__(self, store: KeyValueStore, node: FKSubscribe, emit: Emit) -> None:
         self.store, self.node, self.emit = store, node, emit
+        self.fk_key = key_encoder(node.key_type)  # the right table's keys
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a foreign-key join (left row)")
         old = self.store.get(key)
-        fk = None if value is None else key_to_bytes(self.node.on(value))
+        fk = None if value is None else self.fk_key(self.node.on(value))
         version = 1 if old is None else old[1] + 1
         if old is not None and old[0] is not None and old[0] != fk:
             self.emit(old[0], (UNSUBSCRIBE, key, version), ts)
@@ -148,13 +149,14 @@ class Answers(Processor):
 
     def __init__(self, lefts: KeyValueStore, node: FKResult, keep: Materializer) -> None:
         self.lefts, self.node, self.keep = lefts, node, keep
+        self.fk_key = key_encoder(node.subscribe.key_type)
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, "a foreign-key join")
         node = self.node
         if side == 0:  # a left change: joined rows wait for the answer, unless no fk
             old = self.lefts.get(key)
-            fk = None if value is None else key_to_bytes(node.subscribe.on(value))
+            fk = None if value is None else self.fk_key(node.subscribe.on(value))
             self.lefts.put(key, [value, fk, 1 if old is None else old[2] + 1])
             if value is None:
                 self.keep(key, None, ts)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from engine.api import Node
+from engine.api.keys import key_encoder
 from engine.api.nodes import ProcessorNode
 from engine.api.processor import Emit, Processor, ProcessorContext
-from engine.api.serde import key_to_bytes
 from operators.join import Joiner, Lookup
 
 
@@ -39,7 +39,7 @@ class GlobalTableSource(Node):
         if value is not None and self.key_field is not None:
             field = value[self.key_field] if isinstance(value, dict) else getattr(
                 value, self.key_field)
-            key = key_to_bytes(field)
+            key = key_encoder(self.key_type)(field)
         return None if key is None else (key, value)
 
 
@@ -62,4 +62,4 @@ class GlobalTableJoin(ProcessorNode):
 
     def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
         return Lookup(ctx.global_table(self.table.name), lambda row: row, self.key_fn,
-                      self.joiner, self.how, emit)
+                      self.joiner, self.how, emit, key_encoder(self.table.key_type))

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from engine.api.keys import json_key
 from engine.api.nodes import ProcessorNode, TableNode
 from engine.api.processor import (
     Emit,
@@ -20,7 +21,6 @@ from engine.api.processor import (
     require_key,
     require_value,
 )
-from engine.api.serde import key_to_bytes
 from engine.api.state import KeyValueStore
 
 Joiner = Callable[[Any, Any], Any]
@@ -72,8 +72,10 @@ class Lookup(Processor):
 
     def __init__(self, table: KeyValueStore, row: Callable[[Any], Any],
                  key_fn: Callable[[Any], Any] | None, joiner: Joiner, how: str,
-                 emit: Emit | None) -> None:
+                 emit: Emit | None, lookup_key: Callable[[Any], bytes | None] = json_key
+                 ) -> None:
         self.table, self.row, self.key_fn, self.joiner = table, row, key_fn, joiner
+        self.lookup_key = lookup_key  # key_fn's result as the table writes its keys
         self.inner, self.emit = how == "inner", emit
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
@@ -81,7 +83,7 @@ class Lookup(Processor):
         if self.key_fn is None:
             stored = self.table.get(require_key(key, "a stream-table join"))
         else:  # a global table: key_fn(value) None means no row
-            lookup = key_to_bytes(self.key_fn(value))
+            lookup = self.lookup_key(self.key_fn(value))
             stored = None if lookup is None else self.table.get(lookup)
         row = None if stored is None else self.row(stored)
         if (row is not None or not self.inner) and self.emit is not None:

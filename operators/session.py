@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.api.aggregators import Aggregator
 from engine.api.errors import LateRecord
+from engine.api.keys import key_reader
 from engine.api.processor import (
     Emit,
     Processor,
@@ -21,7 +22,6 @@ from engine.api.processor import (
     WindowResult,
     require_key,
 )
-from engine.api.serde import key_from_bytes
 from engine.api.state import KeyValueStore, split_window_key, window_key
 from engine.api.streamtime import StreamClock
 from engine.api.windows import SessionWindows
@@ -58,6 +58,7 @@ class SessionAggregator(Processor):
         assert merge is not None, "the DSL requires a merge function for sessions"
         self.merge: Callable[[Any, Any], Any] = merge
         self.gap = node.windows.gap
+        self.key_text = key_reader(node.key_type)
         self.span = node.windows.gap + node.grace
         self.clock = StreamClock(store)
         self.book = WindowBook(store, node, self.clock, self.span, emit)
@@ -86,7 +87,7 @@ class SessionAggregator(Processor):
         self.store.put(wk, (acc, False, max_ts, end))
         self.book.opened(end, wk)
         if self.emit is not None:
-            self.emit(key, WindowResult(key_from_bytes(key), start, end, self.agg.result(acc)),
+            self.emit(key, WindowResult(self.key_text(key), start, end, self.agg.result(acc)),
                       max_ts)
         self.book.close_due()
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from engine.api.aggregators import Aggregator
 from engine.api.errors import LateRecord
+from engine.api.keys import key_reader
 from engine.api.processor import (
     Emit,
     Processor,
@@ -25,7 +26,6 @@ from engine.api.processor import (
     WindowResult,
     require_key,
 )
-from engine.api.serde import key_from_bytes
 from engine.api.state import KeyValueStore, meta_key, split_window_key, window_key
 from engine.api.streamtime import StreamClock
 from engine.api.windows import SlidingWindows
@@ -68,6 +68,7 @@ class SlidingAggregator(Processor):
         self.store, self.records, self.node, self.agg = store, records, node, node.aggregator
         self.emit = None if node.emit_mode == "final" else emit
         self.d, self.grace = node.windows.size, node.grace
+        self.key_text = key_reader(node.key_type)
         self.clock = StreamClock(store)
         self.book = WindowBook(store, node, self.clock, node.grace, emit)
         self.buffered = [(split_window_key(rk)[1], rk) for rk, _ in records.items()]
@@ -97,7 +98,7 @@ class SlidingAggregator(Processor):
         for start, entry in sorted(touched.items()):
             self.store.put(window_key(key, start), entry)
             if self.emit is not None:
-                self.emit(key, WindowResult(key_from_bytes(key), start, start + d,
+                self.emit(key, WindowResult(self.key_text(key), start, start + d,
                                             self.agg.result(entry[0])), entry[2])
         self._advance()
 

@@ -8,14 +8,8 @@ from typing import Any
 
 from engine.api import FuseContext, Node, callable_name
 from engine.api.codegen import Fused
-from engine.api.serde import (
-    Schema,
-    coerce_timestamp,
-    internal_decoder,
-    is_struct_schema,
-    key_to_bytes,
-    value_decoder,
-)
+from engine.api.keys import key_encoder
+from engine.api.serde import Schema, coerce_timestamp, is_struct_schema, value_decoder
 
 TimeSpec = str | Callable[[Any], Any] | None
 
@@ -46,7 +40,10 @@ class Source(Node):
 
     @property
     def keyed(self) -> bool | None:
-        return self.internal or self.key_field is not None
+        """Keyed: an internal topic, a key= field, a table (its wire keys are its keys) or a
+        declared key_type (the wire keys are keys of that type)."""
+        return (self.internal or self.key_field is not None or self.tombstones
+                or self.key_type != "json")
 
     def describe(self) -> dict[str, Any]:
         if self.internal:
@@ -70,7 +67,7 @@ class Source(Node):
             ctx.stage("key", self.name)
             with w.block("if k is None:" if not self.tombstones
                          else "if k is None and v is not None:"):
-                w.line(f"k = {w.const(key_to_bytes, 'keyb')}"
+                w.line(f"k = {w.const(key_encoder(self.key_type), 'keyb')}"
                        f"({_field_access(self.schema, 'v', self.key_field)})")
         if self.time is not None:
             ctx.stage("time", self.name)
@@ -92,7 +89,7 @@ class Source(Node):
         record header); an external one was decoded by `prepare`."""
         if self.internal:
             ctx.stage("decode", self.name)
-            decode = ctx.w.const(internal_decoder(), "idec")
+            decode = ctx.w.const(ctx.codec.decode, "idec")
             value = f"None if {var} is None else {decode}({var})" if self.tombstones \
                 else f"{decode}({var})"
             ctx.w.line(f"v = {value}")

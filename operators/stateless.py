@@ -13,7 +13,8 @@ from typing import Any
 
 from engine.api import FuseContext, Node, callable_name
 from engine.api.codegen import Fused
-from engine.api.serde import internal_encoder, key_to_bytes, value_encoder
+from engine.api.keys import key_encoder
+from engine.api.serde import value_encoder
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,10 +134,12 @@ class KeyBy(Node):
         ctx.stage("key", self.name)
         w = ctx.w
         key = w.fresh("k")
-        w.line(f"{key} = {w.const(key_to_bytes, 'keyb')}({w.const(self.fn, 'fn')}({var}))")
+        encode = w.const(key_encoder(self.key_type), "keyb")
+        w.line(f"{key} = {encode}({w.const(self.fn, 'fn')}({var}))")
         ctx.stage("encode", self.name)
         buf = ctx.buffer(self.topic, "internal")
-        w.line(f"{buf}(({key}, {w.const(internal_encoder(), 'ienc')}({var}), ts, None, ot))")
+        w.line(f"{buf}(({key}, {w.const(ctx.codec.encode, 'ienc')}({var}), ts, {ctx.headers}, "
+               "ot))")
         return Fused(None)
 
 
@@ -162,9 +165,9 @@ class Repartition(Node):
         ctx.stage("encode", self.name)
         w = ctx.w
         buf = ctx.buffer(self.topic, "internal")
-        enc = w.const(internal_encoder(), "ienc")
+        enc = w.const(ctx.codec.encode, "ienc")
         value = f"None if {var} is None else {enc}({var})" if self.tombstones else f"{enc}({var})"
-        w.line(f"{buf}((k, {value}, ts, None, ot))")
+        w.line(f"{buf}((k, {value}, ts, {ctx.headers}, ot))")
         return Fused(None)
 
 
@@ -180,5 +183,6 @@ class Sink(Node):
     def fuse(self, ctx: FuseContext, var: str, parent: int) -> Fused:
         ctx.stage("encode", self.name)
         buf = ctx.buffer(self.topic, "sink")
-        ctx.w.line(f"{buf}((k, {ctx.w.const(value_encoder(), 'enc')}({var}), ts, None))")
+        ctx.w.line(f"{buf}((k, {ctx.w.const(value_encoder(), 'enc')}({var}), ts, "
+                   f"{ctx.headers}))")
         return Fused(None)

@@ -12,9 +12,9 @@ import heapq
 from typing import Any
 
 from engine.api.aggregators import Aggregator
+from engine.api.keys import key_reader
 from engine.api.nodes import TableNode
 from engine.api.processor import Emit, WindowResult
-from engine.api.serde import key_from_bytes
 from engine.api.state import META, KeyValueStore, split_window_key
 from engine.api.streamtime import StreamClock
 
@@ -53,6 +53,7 @@ class WindowBook:
         self.store, self.clock, self.span = store, clock, span
         self.emit = emit if node.emit_mode == "final" else None
         self.result, self.retention = node.aggregator.result, node.retention
+        self.key_text = key_reader(node.key_type)
         self.open: list[tuple[int, bytes]] = []
         self.closed: list[tuple[int, bytes]] = []
         for wk, entry in store.items(None, META):
@@ -87,7 +88,7 @@ class WindowBook:
             heapq.heappush(self.closed, (end, wk))
             if self.emit is not None:
                 key, start = split_window_key(wk)
-                self.emit(key, WindowResult(key_from_bytes(key), start, end,
+                self.emit(key, WindowResult(self.key_text(key), start, end,
                                             self.result(entry[0])), entry[2], True)
         now = self.clock.now
         while self.closed and self.closed[0][0] + self.retention <= now:

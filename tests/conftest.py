@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from engine.transport import EmbeddedLog, MemoryLog
-from engine.transport.kafka import KafkaTransport
 from engine.transport.local import LocalLog
+from tests.helpers.transports import LogFactory
 from tests.kafka_broker import Broker, tansu
 
 
@@ -25,23 +23,6 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
         pytest.skip("SHOAL_SKIP_KAFKA=1: Kafka tests skipped on request")
     with tansu(tmp_path_factory.mktemp("tansu") / "tansu.log") as broker:
         yield broker
-
-
-@dataclass
-class LogFactory:
-    """Makes one transport of a kind inside the running event loop, with a name prefix so
-    tests sharing one broker never see each other's topics or groups."""
-
-    kind: str
-    tmp: Path
-    broker: Broker | None = None
-    prefix: str = ""
-
-    def __call__(self) -> Any:
-        if self.kind == "kafka":
-            assert self.broker is not None
-            return KafkaTransport(self.broker.bootstrap)
-        return MemoryLog() if self.kind == "memory" else EmbeddedLog(self.tmp / "d")
 
 
 @pytest.fixture(params=["memory", "embedded", "kafka"])

@@ -13,6 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from engine.api.codec import Codec
+
 
 class CodeWriter:
     """Accumulates indented lines and the constants they refer to."""
@@ -87,8 +89,12 @@ class Fused:
 class FuseContext:
     """What an operator fragment may use besides the writer: buffers and error stages."""
 
-    def __init__(self, writer: CodeWriter) -> None:
+    def __init__(self, writer: CodeWriter, codec: Codec | None = None) -> None:
         self.w = writer
+        self.codec = codec or Codec()  # how values cross internal topics
+        # what an output record carries as headers: the input record's (`hd`, in the run
+        # loop) or none (results of processors, or a pipeline that drops headers)
+        self.headers = "None"
         self.stages: list[tuple[str, str]] = []
         self.buffers: list[tuple[str, str]] = []
 

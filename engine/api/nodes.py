@@ -24,6 +24,7 @@ class Node:
     name: str
     parents: tuple[int, ...]
     pipeline: str = field(default="", kw_only=True)
+    key_type: str = field(default="json", kw_only=True)  # of the output's keys (api/keys.py)
 
     @property
     def kind(self) -> str:

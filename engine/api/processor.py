@@ -56,6 +56,9 @@ class GlobalTableSpec(Protocol):
     @property
     def topic(self) -> str: ...
 
+    @property
+    def key_type(self) -> str: ...
+
     def row(self, key: bytes | None, raw: bytes | None) -> tuple[bytes, Any] | None:
         """(row key, value or None to delete) for one record; None to skip it."""
         ...

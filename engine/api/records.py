@@ -13,8 +13,23 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-Headers = list[tuple[str, bytes]]
+Headers = list[tuple[str, bytes | None]]  # Kafka allows a null header value
 TopicPartition = tuple[str, int]
+HEADER_LIMIT = 64 * 1024
+"""The most bytes of one header value that a dead letter copies from its record."""
+
+
+def headers_text(headers: Headers | None) -> dict[str, str | None]:
+    """Headers for people (`shoal tail`, TestDriver): UTF-8 with replacement, None kept."""
+    return {str(name): None if value is None else bytes(value).decode("utf-8", "replace")
+            for name, value in headers or ()}
+
+
+def copied(headers: Headers | None) -> Headers:
+    """A record's headers to copy into another record: values as bytes (None kept), each
+    cut to HEADER_LIMIT so that a huge one cannot make the copy too large to write."""
+    return [(str(name), None if value is None else bytes(value)[:HEADER_LIMIT])
+            for name, value in headers or ()]
 
 
 class Record(NamedTuple):
@@ -54,8 +69,11 @@ def seq_header(writer: int, seq: int, ot: int, flags: int = 0) -> tuple[str, byt
 
 def read_seq(headers: Headers | None) -> Seq | None:
     """The `shoal.seq` header (always the first one), or None for a record without it."""
-    if headers and headers[0][0] == SEQ_HEADER and len(headers[0][1]) == _SEQ.size:
-        return Seq(*_SEQ.unpack(headers[0][1]))
+    if not headers:
+        return None
+    name, value = headers[0]
+    if name == SEQ_HEADER and value is not None and len(value) == _SEQ.size:
+        return Seq(*_SEQ.unpack(value))
     return None
 
 

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import pickle
 from collections.abc import Callable
 from typing import Any
 
 import msgspec
+
+from engine.api.keys import json_key
 
 Schema = type[Any] | None
 
 _json_encode = msgspec.json.Encoder().encode
 
 
-def key_to_bytes(key: object) -> bytes | None:
-    """Wire form of a key: bytes as is, str as UTF-8, anything else as compact JSON."""
-    if key is None or key.__class__ is bytes:
-        return key
-    if isinstance(key, str):
-        return key.encode()
-    if isinstance(key, bytes | bytearray | memoryview):
-        return bytes(key)
-    return _json_encode(key)
+key_to_bytes = json_key  # the default key encoding (engine/api/keys.py)
 
 
 def key_from_bytes(key: bytes | None) -> str | None:
@@ -65,14 +58,3 @@ def coerce_timestamp(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TypeError(f"event time must be epoch milliseconds (int), got {value!r}")
     return int(value)
-
-
-def internal_encoder() -> Callable[[Any], bytes]:
-    """Encoder for internal (repartition) topics: keeps Python types such as Structs intact."""
-    protocol = pickle.HIGHEST_PROTOCOL
-    return lambda value: pickle.dumps(value, protocol)
-
-
-def internal_decoder() -> Callable[[bytes], Any]:
-    """Decoder for internal topics; they are written only by this pipeline's own tasks."""
-    return pickle.loads

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.api import Node, PlanError
+from engine.api.codec import declarable
+from engine.api.keys import KeySpec, key_type_name
 from engine.api.nodes import TableNode
 from engine.api.serde import Schema, value_decoder
 from engine.api.windows import WindowSpec
@@ -26,13 +28,26 @@ ErrorPolicy = Literal["dead-letter", "skip", "fail"]
 ERROR_POLICIES: tuple[str, ...] = ("dead-letter", "skip", "fail")
 @dataclass
 class Pipeline:
-    """A named pipeline: the unit that `shoal run` executes and `shoal describe` prints."""
+    """A named pipeline: the unit that `shoal run` executes and `shoal describe` prints.
+
+    on_error: 'dead-letter' (default), 'skip' or 'fail'; commit_interval_ms / commit_records:
+    how often work is committed; idle_timeout_ms: let stream time of quiet inputs move with
+    the wall clock; types: the msgspec Structs and dataclasses values may be stored or
+    repartitioned as, besides the `value=` schemas and annotated return types (no pickle);
+    headers: 'forward' (a record's headers reach the outputs it makes through stateless
+    operators and repartitions, as in Kafka Streams) or 'drop'.
+
+        >>> p = Pipeline("orders", headers="drop")
+        >>> p.stream("orders", key="order_id").to("copy")
+    """
 
     name: str
     on_error: ErrorPolicy = "dead-letter"
     commit_interval_ms: int = 200
     commit_records: int = 50_000
     idle_timeout_ms: int | None = None
+    types: tuple[type, ...] = ()
+    headers: str = "forward"
     nodes: list[Node] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -43,6 +58,13 @@ class Pipeline:
             raise ValueError("commit_interval_ms and commit_records must be positive")
         if self.idle_timeout_ms is not None and self.idle_timeout_ms <= 0:
             raise ValueError("idle_timeout_ms must be positive (or None: off)")
+        if self.headers not in ("forward", "drop"):
+            raise ValueError(f"headers must be 'forward' or 'drop', got {self.headers!r}")
+        self.types = tuple(self.types)
+        for cls in self.types:
+            if not declarable(cls):
+                raise TypeError(f"Pipeline(types=...) takes msgspec Structs and dataclasses "
+                                f"(the classes values are stored and sent as), got {cls!r}")
 
     @property
     def dead_letter_topic(self) -> str:
@@ -56,9 +78,12 @@ class Pipeline:
         key: str | None = None,
         time: TimeSpec = None,
         name: str | None = None,
+        key_type: KeySpec = None,
     ) -> Stream:
         """A stream over `topic`. value: msgspec Struct or dict (JSON); key: field that the
-        record key holds; time: field (epoch ms) or callable giving the event time."""
+        record key holds; time: field (epoch ms) or callable giving the event time;
+        key_type: how keys are written ("json" by default; int, "long", str, bytes: the
+        Java serializers' bytes, see engine/api/keys.py)."""
         check_topic(topic)
         if key is not None and not isinstance(key, str):
             raise TypeError(f"stream(key=...) must be a field name, got {type(key).__name__}")
@@ -67,21 +92,27 @@ class Pipeline:
         check_name(name, "stream", required=False)
         node_name = name or f"source.{topic}"
         return self._add(Source, (), node_name, topic=topic, schema=value, key_field=key,
-                         time=time)
+                         time=time, key_type=key_type_name(key_type))
 
     def table(self, topic: str, value: Schema = None, key: str | None = None,
-              time: TimeSpec = None, *, name: str) -> Table:
+              time: TimeSpec = None, *, name: str, key_type: KeySpec = None) -> Table:
         """A table over `topic`: the latest value per key (a null value deletes the key),
-        materialised in the store `name` and queryable by that name."""
+        materialised in the store `name` and queryable by that name. key_type: as for
+        stream(); a table produced by a Java service with int keys is key_type=int.
+
+            >>> p = Pipeline("shop")
+            >>> customers = p.table("customers", key_type=int, name="customers")
+        """
         check_name(name, "table", required=True)
         check_topic(topic)
         stream = self._add(Source, (), f"{name}.source", topic=topic, schema=value,
-                           key_field=key, time=time, tombstones=True)
+                           key_field=key, time=time, tombstones=True,
+                           key_type=key_type_name(key_type))
         node = self._add(Materialize, (stream.node_id,), name)
         return Table(self, node.node_id)
 
     def global_table(self, topic: str, value: Schema = None, key: str | None = None, *,
-                     name: str) -> GlobalTable:
+                     name: str, key_type: KeySpec = None) -> GlobalTable:
         """A table over `topic` that every worker reads in full: streams join it on any key
         (join(..., key=fn)) without co-partitioning. Kept in memory; queryable as `name`."""
         check_name(name, "global_table", required=True)
@@ -89,12 +120,16 @@ class Pipeline:
         if key is not None and not isinstance(key, str):
             raise TypeError(f"global_table(key=...) must be a field name, got {key!r}")
         node = self._add(GlobalTableSource, (), name, topic=topic,
-                         decode=value_decoder(value), key_field=key)
+                         decode=value_decoder(value), key_field=key,
+                         key_type=key_type_name(key_type))
         return GlobalTable(self, node.node_id)
 
     def _add(self, cls: type[Node], parents: tuple[int, ...], name: str | None,
              **fields: Any) -> Stream:
+        """Append a node; its key type is its own (a source, a key_by) or its first
+        parent's."""
         node_id = len(self.nodes)
+        fields.setdefault("key_type", self.nodes[parents[0]].key_type if parents else "json")
         node = cls(node_id, name or f"{cls.__name__.lower()}-{node_id}", parents,
                    pipeline=self.name, **fields)
         self.nodes.append(node)
@@ -223,16 +258,22 @@ class Stream(Aggregations):
                                   joiner=joiner, how=how, key_fn=key)
 
     def key_by(self, fn: Callable[[Any], Any], name: str,
-               partitions: int | None = None) -> Stream:
-        """Re-key by fn(value). Records go through the repartition topic
-        `<pipeline>-<name>-repartition` so equal keys meet in one task."""
+               partitions: int | None = None, key_type: KeySpec = None) -> Stream:
+        """Re-key by fn(value), written as `key_type` says (see stream()). Records go
+        through the repartition topic `<pipeline>-<name>-repartition` so equal keys meet in
+        one task.
+
+            >>> p = Pipeline("shop")
+            >>> by_customer = p.stream("orders").key_by(
+            ...     lambda o: o["customer_id"], key_type=int, name="by-customer")
+        """
         check_fn(fn, "key_by")
         check_name(name, "key_by", required=True)
         if partitions is not None and (not isinstance(partitions, int) or partitions < 1):
             raise ValueError(f"key_by(partitions=...) must be a positive int, got {partitions!r}")
         topic = f"{self.pipeline.name}-{name}-repartition"
         return self.pipeline._add(KeyBy, (self.node_id,), name, fn=fn, topic=topic,
-                                  partitions=partitions)
+                                  partitions=partitions, key_type=key_type_name(key_type))
 
     def to(self, topic: str, name: str | None = None) -> None:
         """Write the values (as JSON) to `topic`, keyed by the record key."""

@@ -213,13 +213,14 @@ def foreign_key_join(left: Table, right: Table, joiner: Callable[[Any, Any], Any
     """The foreign-key join's nodes and its three internal topics (operators/fk_join.py)."""
     p = left.pipeline
     left_node, right_node = p.nodes[left.node_id], p.nodes[right.node_id]
-    sub = p._add(FKSubscribe, (left.node_id,), f"{name}.subscribe", on=on, left=left_node)
+    sub = p._add(FKSubscribe, (left.node_id,), f"{name}.subscribe", on=on, left=left_node,
+                 key_type=right_node.key_type)  # emits foreign keys: right's keys
     to_right = p._add(Repartition, (sub.node_id,), f"{name}.subscription",
                       topic=f"{p.name}-{name}-subscription")
     copy = p._add(Repartition, (left.node_id,), f"{name}.left-copy",
                   topic=f"{p.name}-{name}-left", tombstones=True, like=left.node_id)
     respond = p._add(FKRespond, (to_right.node_id, right.node_id), f"{name}.respond",
-                     right=right_node)
+                     right=right_node, key_type=left_node.key_type)
     to_left = p._add(Repartition, (respond.node_id,), f"{name}.response",
                      topic=f"{p.name}-{name}-response", like=left.node_id)
     result = p._add(FKResult, (copy.node_id, to_left.node_id), name, left=left_node,

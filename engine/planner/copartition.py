@@ -85,7 +85,7 @@ def _reroute(nodes: dict[int, Node], source: Source, pipeline: str, target: int)
     nodes[new_id] = Repartition(
         new_id, f"{source.name}.repartition", (source.id,), pipeline=pipeline,
         topic=f"{pipeline}-{source.name}-repartition", partitions=target,
-        tombstones=source.tombstones)
+        tombstones=source.tombstones, key_type=source.key_type)
     return new_id
 
 

@@ -21,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from engine.api import CodeWriter, FuseContext, Node
+from engine.api.codec import Codec
 from engine.api.nodes import ProcessorNode
 from engine.physical import Factory, Failed, Input, SubTopology
 from operators import Branch, KeyBy, Repartition, Source
@@ -31,8 +32,10 @@ ENTRY = "ot, off, k, v, ts, hd, src, raw"
 class Generator:
     """Writes one sub-topology's factory."""
 
-    def __init__(self, nodes: tuple[Node, ...], inputs: tuple[Input, ...]) -> None:
-        self.ctx = FuseContext(CodeWriter())
+    def __init__(self, nodes: tuple[Node, ...], inputs: tuple[Input, ...],
+                 codec: Codec | None = None, headers: bool = True) -> None:
+        self.ctx = FuseContext(CodeWriter(), codec)
+        self.forward = "hd" if headers else "None"  # the run loop's records' headers
         self.w = self.ctx.w
         self.nodes = nodes
         self.inputs = inputs
@@ -54,6 +57,7 @@ class Generator:
             buffers = w.mark()
             for node in self.processors:
                 self._emit_function(node)
+            self.ctx.headers = self.forward  # from here on, code runs on input records
             for index, spec in enumerate(self.inputs):
                 if not spec.internal:
                     self._prep_function(index, self.sources[spec.topic])
@@ -214,8 +218,8 @@ def reaches(nodes: tuple[Node, ...], sources: Iterable[Source]) -> dict[str, fro
     return out
 
 
-def fuse_subtopology(sub_id: int, nodes: tuple[Node, ...], writers: dict[str, int]
-                     ) -> SubTopology:
+def fuse_subtopology(sub_id: int, nodes: tuple[Node, ...], writers: dict[str, int],
+                     codec: Codec | None = None, headers: bool = True) -> SubTopology:
     """Compile a sub-topology's nodes into a SubTopology with its factory. writers: the
     sub-topology writing each internal topic."""
     sources = sorted((n for n in nodes if isinstance(n, Source)),
@@ -223,7 +227,7 @@ def fuse_subtopology(sub_id: int, nodes: tuple[Node, ...], writers: dict[str, in
     reach = reaches(nodes, sources)
     inputs = tuple(Input(s.topic, s.internal, s.rank, writers.get(s.topic), reach[s.topic])
                    for s in sources)
-    gen = Generator(nodes, inputs)
+    gen = Generator(nodes, inputs, codec, headers)
     code = gen.factory()
     namespace: dict[str, Any] = dict(gen.w.constants)
     exec(compile(code, f"<shoal sub-topology {sub_id}>", "exec"), namespace)

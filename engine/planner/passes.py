@@ -12,6 +12,7 @@ from engine.dsl import Pipeline
 from engine.physical import InternalTopic, PhysicalPlan, SubTopology
 from engine.planner.copartition import copartition
 from engine.planner.fuse import fuse_subtopology
+from engine.planner.types import pipeline_codec
 from operators import KeyBy, Repartition, Sink, Source
 from operators.global_table import GlobalTableSource
 
@@ -80,7 +81,8 @@ def insert_repartitions(graph: Graph) -> Graph:
             continue
         source = Source(max(n.id for n in nodes) + 1, f"{node.name}.source", (),
                         pipeline=node.pipeline, topic=node.topic, internal=True,
-                        tombstones=getattr(node, "tombstones", False))
+                        tombstones=getattr(node, "tombstones", False),
+                        key_type=node.key_type)
         nodes.append(source)
         nodes = [
             dataclasses.replace(n, parents=tuple(source.id if p == node.id else p
@@ -130,7 +132,9 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
     parts = cut_subtopologies(graph)
     writers = {n.topic: i for i, part in enumerate(parts) for n in part
                if isinstance(n, KeyBy | Repartition)}
-    subs = [fuse_subtopology(i, part, writers) for i, part in enumerate(parts)]
+    codec = pipeline_codec(pipeline.types, pipeline.nodes)
+    subs = [fuse_subtopology(i, part, writers, codec, pipeline.headers == "forward")
+            for i, part in enumerate(parts)]
     return PhysicalPlan(
         pipeline=pipeline.name,
         on_error=pipeline.on_error,
@@ -141,4 +145,5 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
         dead_letter_topic=pipeline.dead_letter_topic,
         idle_timeout_ms=pipeline.idle_timeout_ms,
         global_tables=global_tables,
+        codec=codec,
     )

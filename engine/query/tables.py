@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.api import ConfigError
+from engine.api.codec import Codec
+from engine.api.keys import key_encoder, key_reader
 from engine.api.nodes import TableNode
 from engine.api.processor import WindowResult
-from engine.api.serde import key_from_bytes, key_to_bytes
 from engine.api.state import META, prefix_end, split_window_key, window_key
 from engine.physical import PhysicalPlan
 from engine.state import Backend, TaskStore
@@ -25,6 +26,7 @@ class TableView:
     node: TableNode
     partitions: int
     backend: Backend
+    codec: Codec = field(default_factory=Codec)
 
     @property
     def name(self) -> str:
@@ -37,13 +39,13 @@ class TableView:
         return self.node.windowed
 
     def _store(self, partition: int) -> TaskStore:
-        return TaskStore(self.name, partition, self.backend, cache_limit=0)
+        return TaskStore(self.name, partition, self.backend, cache_limit=0, codec=self.codec)
 
     def get(self, key: Any) -> Any | None:
         """The value of `key`, or None."""
         if self.windowed:
             raise TypeError(f"table '{self.name}' is windowed: use windows(key, ...)")
-        raw = key_to_bytes(key)
+        raw = key_encoder(self.node.key_type)(key)
         assert raw is not None
         stored = self._store(partition_for(raw, self.partitions)).get(raw)
         return None if stored is None else self.node.table_value(stored)
@@ -57,9 +59,10 @@ class TableView:
         """Rows in key order (windowed tables: one row per key and window), filtered by key
         prefix and [start, end) key range."""
         rows: list[tuple[str, int, Any]] = []
+        key_text = key_reader(self.node.key_type)
         for raw, stored in self._entries():
             key, window = (split_window_key(raw) if self.windowed else (raw, 0))
-            text = key_from_bytes(key) or ""
+            text = key_text(key) or ""
             if not _wanted(text, prefix, start, end):
                 continue
             value = self.node.table_value(stored)
@@ -74,7 +77,7 @@ class TableView:
         """The windows of `key` whose start is in [start, end), oldest first."""
         if not self.windowed:
             raise TypeError(f"table '{self.name}' is not windowed: use get(key)")
-        raw = key_to_bytes(key)
+        raw = key_encoder(self.node.key_type)(key)
         assert raw is not None
         lo = window_key(raw, start if start is not None else -(1 << 62))
         hi = window_key(raw, end) if end is not None else prefix_end(window_key(raw, 0)[:-8])
@@ -82,7 +85,7 @@ class TableView:
         found = []
         for wk, stored in store.items(lo, hi):
             start = split_window_key(wk)[1]
-            found.append(WindowResult(key_from_bytes(raw), start,
+            found.append(WindowResult(key_reader(self.node.key_type)(raw), start,
                                       self.node.window_end(start, stored),
                                       self.node.table_value(stored)))
         return found
@@ -101,17 +104,19 @@ class GlobalTableView:
     rows: Mapping[bytes, Any]
     partitions: int = 1
     windowed: bool = False
+    key_type: str = "json"
 
     def get(self, key: Any) -> Any | None:
         """The value of `key`, or None."""
-        raw = key_to_bytes(key)
+        raw = key_encoder(self.key_type)(key)
         return None if raw is None else self.rows.get(raw)
 
     def items(self, prefix: str | None = None, start: str | None = None,
               end: str | None = None, limit: int | None = None) -> list[Row]:
         """Rows in key order, filtered by key prefix and [start, end) key range."""
+        key_text = key_reader(self.key_type)
         rows: list[Row] = [(text, value) for key, value in list(self.rows.items())
-                           if _wanted(text := key_from_bytes(key) or "", prefix, start, end)]
+                           if _wanted(text := key_text(key) or "", prefix, start, end)]
         rows.sort(key=lambda row: row[0] or "")
         return rows[:limit]
 
@@ -131,14 +136,16 @@ def table_views(plan: PhysicalPlan, partitions: dict[str, int],
     """A view per table of `plan`. partitions: topic -> partition count (task counts);
     global_rows: the rows of each global table, when known."""
     views: dict[str, View] = {
-        t.name: GlobalTableView(t.name, global_rows[t.name], partitions.get(t.topic, 1))
+        t.name: GlobalTableView(t.name, global_rows[t.name], partitions.get(t.topic, 1),
+                                key_type=t.key_type)
         for t in plan.global_tables if global_rows is not None and t.name in global_rows}
     for sub in plan.subtopologies:
         count = max((partitions.get(t, 0) for t in sub.sources), default=0)
         for node in sub.nodes:
             if isinstance(node, TableNode):
                 views[node.name] = TableView(node, count,
-                                             backend(f"{plan.pipeline}.{node.name}"))
+                                             backend(f"{plan.pipeline}.{node.name}"),
+                                             plan.codec)
     return views
 
 

@@ -34,6 +34,7 @@ async def commit(tasks: Iterable[Task], transport: Transport, group: str,
         batch.state.extend(part.state)
         batch.positions.update(part.positions)
         batch.progress[task.id] = (part.positions, part.progress)
+        batch.purge.update((tp, pos) for tp, pos in part.positions.items() if tp in task.internal)
     await transport.commit(group, batch)
     for task, _ in parts:
         task.after_commit()

@@ -9,20 +9,22 @@ from typing import Any
 import msgspec
 
 from engine.api import Headers, OutRecord, PipelineFailed
+from engine.api.codec import Codec
 from engine.api.errors import LateRecord
-from engine.api.serde import internal_decoder, value_encoder
+from engine.api.records import copied
+from engine.api.serde import value_encoder
 from engine.runtime.lanes import FOREIGN
 
 _encode = value_encoder()
-_internal = internal_decoder()
 
 
-def readable(raw: bytes | None, internal: bool) -> bytes | None:
-    """A dead letter's value as the user gave it: internal topics' encoding becomes JSON."""
-    if raw is None or not internal:
+def readable(raw: bytes | None, codec: Codec | None) -> bytes | None:
+    """A dead letter's value as the user gave it: a value of an internal topic (codec: the
+    pipeline's) becomes JSON; bytes that do not decode stay as they are."""
+    if raw is None or codec is None:
         return raw
     try:
-        return _encode(_internal(raw))
+        return _encode(codec.decode(raw))
     except Exception:
         return raw
 
@@ -47,6 +49,7 @@ class DeadLetters:
     partition: int
     names: dict[int, str]  # processor node id -> operator name
     records: list[OutRecord]
+    codec: Codec = field(default_factory=Codec)  # reads the values of internal inputs
     count: int = 0
     late: Counter[str] = field(default_factory=Counter)
 
@@ -59,7 +62,7 @@ class DeadLetters:
             own = [("shoal.source.topic", topic.encode()),
                    ("shoal.source.partition", str(self.partition).encode()),
                    ("shoal.source.offset", str(offset).encode())]
-            self.records.append((key, readable(raw, internal), ts,
+            self.records.append((key, readable(raw, self.codec if internal else None), ts,
                                  _headers(kind, operator, exc, own, headers)))
 
     def emitted(self, op: int, exc: Exception, key: bytes | None, value: Any, ts: int,
@@ -106,9 +109,8 @@ def _error(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-def _headers(stage: str, operator: str, exc: Exception, own: Headers,
+def _headers(stage: str, operator: str, exc: Exception, own: list[tuple[str, bytes]],
              original: Headers | None = None) -> Headers:
     """Headers that say where and why a record failed, followed by its own headers."""
     return [("shoal.stage", stage.encode()), ("shoal.operator", operator.encode()),
-            ("shoal.error", _error(exc).encode("utf-8", "replace")), *own,
-            *((str(k), bytes(v)) for k, v in original or ())]
+            ("shoal.error", _error(exc).encode("utf-8", "replace")), *own, *copied(original)]

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from engine.api import TopicPartition
+from engine.api.codec import Codec
 from engine.api.processor import Emit, Processor
 from engine.api.records import END, IDLE
 from engine.api.state import KeyValueStore
@@ -46,6 +47,7 @@ class TaskEnv:
     ends: Mapping[TopicPartition, int] | None = None  # a drained run: where inputs end
     told: bool = False  # writers tell readers their bounds directly (one worker, local log)
     cache_entries: int = CACHE_ENTRIES  # per task and store
+    codec: Codec = field(default_factory=Codec)  # how stored values are encoded
 
 
 @dataclass
@@ -77,7 +79,7 @@ class TaskContext:
             qualified = f"{self.env.namespace}.{name}"
             store = self.stores[name] = TaskStore(qualified, self.partition,
                                                   self.env.backends(qualified),
-                                                  self.env.cache_entries)
+                                                  self.env.cache_entries, self.env.codec)
         return store
 
 
@@ -93,7 +95,7 @@ class Task:
         nodes = sub.processor_nodes
         self.deadletters = DeadLetters(
             env.policy, sub.stages, tuple((i.topic, i.internal) for i in sub.inputs), partition,
-            {n: node.name for n, node in nodes.items()}, self.buffers[-1])
+            {n: node.name for n, node in nodes.items()}, self.buffers[-1], env.codec)
         self.context = TaskContext(partition, env)
         self.processors: dict[int, Processor] = {}
         self._lanes(sub, partition, env)

@@ -106,6 +106,7 @@ class Worker:
     async def start(self) -> None:
         """Prepare topics, load global tables, snapshot the input ends of a drained run, and
         subscribe."""
+        self.transport.on_event = self._event
         layout = await self.prepare_topics()
         if self.plan.global_tables:
             await self.global_tables.bootstrap()
@@ -123,7 +124,7 @@ class Worker:
             layout.counts, layout.writers, self.backends or _no_state,
             self.global_tables.stores, not self.transport.exactly_once,
             self.transport.partitioner, ends, told=local,
-            cache_entries=self.config.cache_entries)
+            cache_entries=self.config.cache_entries, codec=self.plan.codec)
         self.consumer = self.transport.consumer(self.group, self.config.partitions)
         if local:  # every task is ours, commits are atomic: no commit between them
             self.exchange = Exchange(self.consumer)

@@ -2,11 +2,12 @@
 
 Reads hit the cache first; writes only touch the cache and mark the key dirty, so a hot key
 costs a dict operation. The cache holds at most `cache_limit` entries, least recently used
-first out: a clean entry is simply dropped, a dirty one is serialised into `pending`, which
+first out: a clean entry is simply dropped, a dirty one is encoded into `pending`, which
 reads consult before the backend, and which the next commit writes with the rest. (The
 backend cannot take it earlier: on the embedded log it is written in the same atomic batch
 as the outputs and input offsets; on Kafka, the changelog goes first.) `flush()` hands the
-dirty and pending entries to the commit.
+dirty and pending entries to the commit. Values are encoded by the pipeline's codec
+(engine/api/codec.py), never pickled.
 
 Range reads merge the backend's ordered scan with the changed keys as they go, without
 building the range in memory. A store whose partition was empty when it opened remembers
@@ -17,18 +18,17 @@ as a new window, costs no backend read.
 from __future__ import annotations
 
 import bisect
-import pickle
 from collections.abc import Iterator
 from itertools import islice
 from typing import Any
 
+from engine.api.codec import Codec
 from engine.api.state import partition_prefix, prefix_end, store_key
 from engine.state.backend import Backend
 from engine.state.seen import SeenKeys
 
 _DELETED = object()
 _MISSING = object()
-_PROTOCOL = pickle.HIGHEST_PROTOCOL
 CACHE_ENTRIES = 20_000
 """Default cache size of one task's store, in entries."""
 
@@ -37,8 +37,10 @@ class TaskStore:
     """`name` for one partition: keys are stored as <partition:4><key>."""
 
     def __init__(self, name: str, partition: int, backend: Backend,
-                 cache_limit: int = CACHE_ENTRIES) -> None:
+                 cache_limit: int = CACHE_ENTRIES, codec: Codec | None = None) -> None:
         self.name = name
+        codec = codec or Codec()
+        self.dumps, self.loads = codec.encode, codec.decode
         self.partition = partition
         self.backend = backend
         self.prefix = partition_prefix(partition)
@@ -72,7 +74,7 @@ class TaskStore:
             return None
         else:
             raw = self.backend.get(self.prefix + key)
-        value = _DELETED if raw is None else pickle.loads(raw)
+        value = _DELETED if raw is None else self.loads(raw)
         self.cache[key] = value
         if len(self.cache) > self.cache_limit:
             self._evict()
@@ -100,7 +102,7 @@ class TaskStore:
             value = cache.pop(key)
             if key in dirty:
                 dirty.discard(key)
-                pending[key] = None if value is _DELETED else pickle.dumps(value, _PROTOCOL)
+                pending[key] = None if value is _DELETED else self.dumps(value)
             self.evictions += 1
 
     def items(self, start: bytes | None = None, end: bytes | None = None
@@ -117,7 +119,7 @@ class TaskStore:
         stored = next(scan, None)
         for key in changed:
             while stored is not None and store_key(stored[0]) < key:
-                yield store_key(stored[0]), pickle.loads(stored[1])
+                yield store_key(stored[0]), self.loads(stored[1])
                 stored = next(scan, None)
             if stored is not None and store_key(stored[0]) == key:
                 stored = next(scan, None)
@@ -125,7 +127,7 @@ class TaskStore:
             if value is not _DELETED:
                 yield key, value
         while stored is not None:
-            yield store_key(stored[0]), pickle.loads(stored[1])
+            yield store_key(stored[0]), self.loads(stored[1])
             stored = next(scan, None)
 
     def _changed_value(self, key: bytes) -> Any:
@@ -134,7 +136,7 @@ class TaskStore:
         if value is not _MISSING:
             return value
         raw = self.pending.get(key)
-        return _DELETED if raw is None else pickle.loads(raw)
+        return _DELETED if raw is None else self.loads(raw)
 
     def _remember(self, changes: list[tuple[bytes, bytes | None]]) -> None:
         """Note the keys written to the backend (until there are too many to track)."""
@@ -164,7 +166,7 @@ class TaskStore:
         for key in self.dirty:
             value = self.cache[key]
             changes.append((prefix + key,
-                            None if value is _DELETED else pickle.dumps(value, _PROTOCOL)))
+                            None if value is _DELETED else self.dumps(value)))
         self._remember(changes)
         self.dirty.clear()
         self.pending.clear()

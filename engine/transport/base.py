@@ -7,7 +7,7 @@ WriteBatch, a Kafka log produces, waits for acks, then commits the offsets.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -56,6 +56,9 @@ class CommitBatch:
     state: list[StateWrite] = field(default_factory=list)
     progress: dict[str, tuple[dict[TopicPartition, int], bytes]] = field(default_factory=dict)
     """task id -> (the task's positions in this batch, its progress)"""
+    purge: dict[TopicPartition, int] = field(default_factory=dict)
+    """Internal-topic partitions whose records below the offset were consumed for good
+    (committed by their only reader): the log deletes them where it can."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,7 @@ class Transport(Protocol):
     exactly_once: bool
     changelogs: bool
     partitioner: Partitioner
+    on_event: Callable[[str], None] | None  # where to say what a user should know
 
     async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
         """Create `topic`; compact=True keeps the latest record per key (changelogs)."""
@@ -130,6 +134,11 @@ class Transport(Protocol):
     async def describe_topic(self, topic: str) -> TopicDescription: ...
 
     async def end_offsets(self, topic: str) -> list[int]: ...
+
+    async def start_offsets(self, topic: str) -> list[int]:
+        """The first offset each partition of `topic` still holds (records below it were
+        deleted: consumed internal records, or retention)."""
+        ...
 
     async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         ...

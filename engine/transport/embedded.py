@@ -6,8 +6,10 @@ Key layout (big-endian numbers, so RocksDB's order is offset order):
   L<tid:4><partition:4><off:8>   -> msgpack [timestamp, key, value, headers]
   O<group>\\0<tid:4><partition:4> -> committed position (8 bytes)
   P<group>\\0<task id>           -> the task's saved progress (engine/runtime/task.py)
+  S<tid:4><partition:4>          -> first kept offset of a purged internal partition
 A commit (records, end offsets, group positions, progress, state) is one WriteBatch: atomic
-across a crash.
+across a crash. Internal-topic records below their reader's committed position are then
+deleted (a range tombstone, and S moves).
 """
 
 from __future__ import annotations
@@ -80,6 +82,7 @@ class EmbeddedLog(LocalLog):
         self.read_only = read_only
         self.db = _open(path, read_only)
         self._families: dict[str, tuple[Rdict, Any]] = {}
+        self.starts: dict[tuple[int, int], int] = {}  # first kept offset of purged partitions
         self._load()
 
     def has_column_family(self, store: str) -> bool:
@@ -122,6 +125,8 @@ class EmbeddedLog(LocalLog):
         for rest, value in self._scan(b"P"):
             group, _, task = rest.partition(b"\0")
             self.saved[(group.decode(), task.decode())] = value
+        for tp, value in self._scan(b"S"):
+            self.starts[(_int(tp[:4]), _int(tp[4:8]))] = _int(value)
 
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
                offsets: dict[tuple[str, str, int], int], new_topics: dict[str, TopicMeta],
@@ -155,7 +160,24 @@ class EmbeddedLog(LocalLog):
                     put(key, value, handle)
         self.db.write(batch)
 
+    def _purge(self, below: dict[tuple[int, int], int]) -> None:
+        """Delete consumed internal records: a range tombstone per partition, and its new
+        first offset (`S`), so that reads from below it start there."""
+        batch = WriteBatch(raw_mode=True)
+        moved = {slot: off for slot, off in below.items() if off > self.starts.get(slot, 0)}
+        for (tid, p), off in moved.items():
+            prefix = b"L" + _tp(tid, p)
+            batch.delete_range(prefix + bytes(8), prefix + off.to_bytes(8, "big"))
+            batch.put(b"S" + _tp(tid, p), off.to_bytes(8, "big"))
+        if moved:
+            self.db.write(batch)
+            self.starts.update(moved)
+
+    def _first(self, topic_id: int, partition: int) -> int:
+        return self.starts.get((topic_id, partition), 0)
+
     def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
+        start = max(start, self.starts.get((topic_id, partition), 0))
         first = b"L" + _tp(topic_id, partition) + start.to_bytes(8, "big")
         values = islice(self.db.values(from_key=first), stop - start)
         out: list[RecordTuple] = []

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic, RecordsToDelete
 from aiokafka.errors import CommitFailedError, KafkaError
 
 from engine.api import ConfigError, OutRecord, TransportError, UnknownTopicError
@@ -65,6 +65,8 @@ class KafkaTransport:
         self._reader: AIOKafkaConsumer | None = None
         self._groups: dict[str, GroupConsumer] = {}
         self._counts: dict[str, int] = {}
+        self.on_event: Callable[[str], None] | None = None
+        self.purging = True  # DeleteRecords on consumed internal records, until refused
 
     # -- connections ---------------------------------------------------------------------
     async def _start(self, make: Callable[[], Any]) -> Any:
@@ -165,6 +167,12 @@ class KafkaTransport:
         while any(reader.highwater(tp) is None for tp in tps) and loop.time() < deadline:
             await reader.getmany(*tps, timeout_ms=100)
         return [max(reader.highwater(tp) or 0, listed[tp]) for tp in tps]
+
+    async def start_offsets(self, topic: str) -> list[int]:
+        """The log start offset of each partition (ListOffsets, earliest)."""
+        tps = [TopicPartition(topic, p) for p in range(await self.partitions(topic))]
+        found = await (await self.reader()).beginning_offsets(tps)
+        return [found[tp] for tp in tps]
 
     async def read(self, tp: TP, offset: int, max_records: int) -> list[RecordTuple]:
         """Up to `max_records` records of a partition from `offset` (fewer at its end)."""
@@ -282,9 +290,24 @@ class KafkaTransport:
             # The group is rebalancing: the outputs are acknowledged, the offsets stay where
             # they were; whoever owns these partitions next replays the batch from them
             # (readers drop the replayed records of internal topics).
-            pass
+            return
         except KafkaError as exc:
             raise TransportError(f"offset commit for group '{group}' failed: {exc!r}") from None
+        if batch.purge and self.purging:
+            await self._purge(batch.purge)
+
+    async def _purge(self, below: dict[TP, int]) -> None:
+        """Delete consumed internal records (DeleteRecords); a broker that refuses turns
+        purging off for this transport, said once."""
+        try:
+            await (await self.admin()).delete_records(
+                {TopicPartition(*tp): RecordsToDelete(off) for tp, off in below.items()})
+        except KafkaError as exc:
+            self.purging = False
+            if self.on_event is not None:
+                self.on_event(f"consumed records of internal topics are kept: the broker "
+                              f"refused to delete them ({type(exc).__name__}); give those "
+                              "topics a retention instead")
 
     async def progress(self, group: str, tasks: dict[str, dict[TP, int]]) -> dict[str, bytes]:
         """Each task's progress saved with the positions it committed (kafka_state.py)."""

@@ -6,7 +6,7 @@ subclass makes each commit durable with `_store`, all of it or none.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from engine.api import ConfigError, OutRecord, TopicPartition, UnknownTopicError
@@ -46,6 +46,7 @@ class LocalLog:
         self.offsets: dict[tuple[str, str, int], int] = {}
         self.saved: Progress = {}
         self.partitioner = Partitioner()
+        self.on_event: Callable[[str], None] | None = None
 
     # -- storage hooks -------------------------------------------------------------------
     def _store(self, appends: Iterator[Append], ends: dict[tuple[int, int], int],
@@ -54,6 +55,7 @@ class LocalLog:
         raise NotImplementedError
 
     def _read(self, topic_id: int, partition: int, start: int, stop: int) -> list[RecordTuple]:
+        """Records [start, stop) of a partition (from its first kept one, if later)."""
         raise NotImplementedError
 
     # -- topics --------------------------------------------------------------------------
@@ -95,6 +97,14 @@ class LocalLog:
         """Offset after the last record of each partition of `topic`."""
         meta = self._meta(topic)
         return [self.ends.get((meta.id, p), 0) for p in range(meta.partitions)]
+
+    async def start_offsets(self, topic: str) -> list[int]:
+        """The first offset each partition of `topic` still holds."""
+        meta = self._meta(topic)
+        return [self._first(meta.id, p) for p in range(meta.partitions)]
+
+    def _first(self, topic_id: int, partition: int) -> int:
+        return 0
 
     async def committed(self, group: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
         """Committed positions of `group` (0 where it never committed)."""
@@ -157,6 +167,11 @@ class LocalLog:
         self.ends.update(ends)
         self.offsets.update(offsets)
         self.saved.update(progress)
+        if batch.purge:
+            self._purge({(self._meta(t).id, p): off for (t, p), off in batch.purge.items()})
+
+    def _purge(self, below: dict[tuple[int, int], int]) -> None:
+        """Delete records below these offsets where the log can (here: nowhere)."""
 
     async def read_changelog(self, store: str, partition: int, committed_n: int
                              ) -> list[tuple[bytes, bytes | None]]:

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 import pytest
 
 from engine.transport import EmbeddedLog, RecordTuple
-from tests.integration.conftest import read_log, read_topic, run_shoal, start_shoal, wait_for_banner
+from tests.helpers.shoal import read_log, read_topic, run_shoal, start_shoal, wait_for_banner
 
 S = TypeVar("S")  # what a test reads from the log between runs (committed positions, ...)
 Rows = list[tuple[int, RecordTuple]]  # records of a topic with their partition

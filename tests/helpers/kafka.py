@@ -1,6 +1,6 @@
-"""Helpers shared by the Kafka join tests (test_kafka_join.py, test_kafka_table_joins.py):
-generated apps, producing and reading topics, committed offsets, workers' task logs, and
-comparing outputs with a reference."""
+"""Helpers shared by the Kafka join tests (tests/integration/test_kafka_join.py and
+test_kafka_table_joins.py): generated apps, producing and reading topics, committed offsets,
+workers' task logs, and comparing outputs with a reference."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ import msgspec
 from engine.api.records import is_control
 from engine.transport import partition_for
 from engine.transport.kafka import KafkaTransport
-from tests.integration.test_distributed import Spawn, Worker, logs, on_kafka, wait_until
+from tests.helpers.kafka_workers import Spawn, Worker, logs, on_kafka, wait_until
+from tests.helpers.shoal import read_complete
 from tests.kafka_broker import Broker
 
 Doc = dict[str, Any]
@@ -156,16 +157,9 @@ def read_topic(broker: Broker, topic: str) -> list[Read]:
     """Every data record of `topic` (not the writers' control records of internal topics),
     read up to its (true) end offsets, with its partition."""
     async def body(log: KafkaTransport) -> list[Read]:
-        rows: list[Read] = []
-        for partition, end in enumerate(await log.end_offsets(topic)):
-            offset = 0
-            while offset < end:
-                batch = await log.read((topic, partition), offset, 20_000)
-                assert batch, f"{topic}[{partition}]: nothing to read at {offset} < {end}"
-                rows += [(partition, k, v, list(h or [])) for _, k, v, _, h in batch
-                         if not is_control(h)]
-                offset = batch[-1][0] + 1
-        return rows
+        return [(partition, k, v, list(h or [])) for partition, records
+                in enumerate(await read_complete(log, topic)) for _, k, v, _, h in records
+                if not is_control(h)]
     return on_kafka(broker, body)
 
 

@@ -1,100 +1,17 @@
-"""Shared helpers for the end-to-end tests: run the `shoal` CLI as a subprocess."""
+"""Fixtures of the end-to-end tests: the `shoal` CLI as a subprocess, and `shoal run` workers
+on the session's Kafka broker. The plain functions behind them are in tests/helpers/."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
 
 import pytest
 
-from apps.generate import orders
-from engine.transport import EmbeddedLog, RecordTuple
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-ShoalRunner = Callable[..., subprocess.CompletedProcess[str]]
-T = TypeVar("T")
-
-
-def shoal_argv() -> list[str]:
-    """The command that starts the CLI: the venv's `shoal` script, else `python -m`."""
-    script = Path(sys.executable).with_name("shoal")
-    if script.is_file() and os.access(script, os.X_OK):
-        return [str(script)]
-    return [sys.executable, "-m", "engine.cli"]
-
-
-def shoal_env() -> dict[str, str]:
-    """The environment of a CLI subprocess: no inherited SHOAL_* settings."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SHOAL_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-def run_shoal(*args: str | os.PathLike[str], data_dir: Path | None = None,
-              timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run `shoal ARGS [--data-dir DIR]` from the repo root; never raises on exit codes."""
-    argv = [*shoal_argv(), *map(str, args)]
-    if data_dir is not None:
-        argv += ["--data-dir", str(data_dir)]
-    return subprocess.run(argv, cwd=REPO_ROOT, env=shoal_env(), capture_output=True,
-                          text=True, timeout=timeout, check=False)
-
-
-def start_shoal(argv: list[str], stderr: Path) -> subprocess.Popen[bytes]:
-    """Start `argv` (a CLI command line) from the repo root in the background, its stderr
-    going to the file `stderr` (stdout discarded); for tests that signal the process."""
-    with stderr.open("wb") as err:
-        return subprocess.Popen(argv, cwd=REPO_ROOT, env=shoal_env(),
-                                stdout=subprocess.DEVNULL, stderr=err)
-
-
-def wait_for_banner(proc: subprocess.Popen[bytes], stderr: Path, banner: bytes,
-                    timeout: float = 30) -> float:
-    """Seconds from now until `banner` shows up in the file `stderr` (e.g. `shoal run`'s
-    "pipeline 'NAME'" line, printed once start-up is over); fails if the process exits first."""
-    began = time.monotonic()
-    while banner not in stderr.read_bytes():
-        assert proc.poll() is None, f"run exited before starting:\n{stderr.read_text()}"
-        assert time.monotonic() - began < timeout, "no banner: run did not start"
-        time.sleep(0.002)
-    return time.monotonic() - began
-
-
-def read_log(data_dir: Path, body: Callable[[EmbeddedLog], Coroutine[Any, Any, T]]) -> T:
-    """`await body(log)` on the embedded log opened read-only (no writer may be running)."""
-    async def main() -> T:
-        log = EmbeddedLog(data_dir, read_only=True)
-        try:
-            return await body(log)
-        finally:
-            await log.close()
-    return asyncio.run(main())
-
-
-async def read_topic(log: EmbeddedLog, topic: str) -> list[tuple[int, RecordTuple]]:
-    """Every record of `topic` with its partition, partition by partition in offset order."""
-    rows: list[tuple[int, RecordTuple]] = []
-    for partition, end in enumerate(await log.end_offsets(topic)):
-        offset = 0
-        while offset < end:
-            batch = await log.read((topic, partition), offset, 10_000)
-            rows.extend((partition, record) for record in batch)
-            offset = batch[-1][0] + 1
-    return rows
-
-
-def write_orders(path: Path, count: int, seed: int = 7, bad_every: int = 100) -> list[str]:
-    """Write `count` generated order lines to `path`; returns the lines."""
-    lines = list(orders(count, seed, bad_every))
-    path.write_text("".join(f"{line}\n" for line in lines))
-    return lines
+from tests.helpers.kafka_workers import COMMIT_INTERVAL_MS, Spawn, Worker, WorkerApp
+from tests.helpers.shoal import ShoalRunner, run_shoal, shoal_argv, start_shoal, write_orders
+from tests.kafka_broker import Broker
 
 
 @pytest.fixture
@@ -125,3 +42,28 @@ def shoal_command() -> list[str]:
 def order_file() -> Callable[[Path, int, int, int], list[str]]:
     """`write_orders(path, count, seed, bad_every)`: a generated input file."""
     return write_orders
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, kafka_broker: Broker, shoal_command: list[str]) -> Iterator[Spawn]:
+    """Starts `shoal run APP --port 0` workers on the broker, each with a data directory of
+    its own (for local state); kills those still running at the end."""
+    started: list[Worker] = []
+
+    def start(app: WorkerApp) -> Worker:
+        name = f"worker-{len(started)}"
+        log = tmp_path / f"{name}.err"
+        proc = start_shoal(
+            [*shoal_command, "run", str(app.file), "--broker", kafka_broker.url,
+             "--commit-interval", str(COMMIT_INTERVAL_MS), "--port", "0",
+             "--data-dir", str(tmp_path / f"{name}-data")], log)
+        started.append(Worker(name, proc, log, app.source))
+        return started[-1]
+
+    try:
+        yield start
+    finally:
+        for worker in started:
+            if worker.alive():
+                worker.proc.kill()
+            worker.proc.wait(timeout=30)

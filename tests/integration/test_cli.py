@@ -41,12 +41,13 @@ def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[
 
 
 def parse_topics(stdout: str) -> dict[str, tuple[int, int]]:
-    """`shoal topics` as {topic: (partitions, records)}."""
+    """`shoal topics` as {topic: (partitions, records)} (none deleted: no internal topic)."""
     header, *rows = stdout.splitlines()
-    assert header.split() == ["TOPIC", "PARTITIONS", "RECORDS"]
+    assert header.split() == ["TOPIC", "PARTITIONS", "RECORDS", "DELETED"]
     table: dict[str, tuple[int, int]] = {}
     for row in rows:
-        name, partitions, records = row.split()
+        name, partitions, records, deleted = row.split()
+        assert deleted == "0", row
         table[name] = (int(partitions.replace(",", "")), int(records.replace(",", "")))
     return table
 

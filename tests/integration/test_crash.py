@@ -19,8 +19,7 @@ from apps.generate import orders
 from apps.orders import InvalidOrder, enrich, is_domestic, is_large, validate
 from apps.shop_events import Order
 from engine.transport import EmbeddedLog, RecordTuple, partition_for
-from tests.integration.conftest import read_log
-from tests.integration.crash_helpers import (
+from tests.helpers.crash import (
     CrashRounds,
     Kill,
     Pacer,
@@ -31,6 +30,7 @@ from tests.integration.crash_helpers import (
     read_topics,
     run_timed,
 )
+from tests.helpers.shoal import read_log
 
 pytestmark = pytest.mark.slow
 

@@ -46,8 +46,7 @@ import pytest
 from engine.app import App
 from engine.loader import load_pipeline
 from engine.transport import EmbeddedLog, partition_for
-from tests.integration.conftest import read_log, shoal_argv
-from tests.integration.crash_helpers import (
+from tests.helpers.crash import (
     CrashRounds,
     Kill,
     Pacer,
@@ -57,6 +56,7 @@ from tests.integration.crash_helpers import (
     read_topics,
     run_timed,
 )
+from tests.helpers.shoal import read_log, shoal_argv
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,7 @@ import pytest
 
 from apps.generate import catalogue, shop
 from engine.transport import EmbeddedLog
-from tests.integration.conftest import read_log, shoal_argv
-from tests.integration.crash_helpers import (
+from tests.helpers.crash import (
     CrashRounds,
     Kill,
     Pacer,
@@ -36,6 +35,7 @@ from tests.integration.crash_helpers import (
     read_topics,
     run_timed,
 )
+from tests.helpers.shoal import read_log, shoal_argv
 
 pytestmark = pytest.mark.slow
 

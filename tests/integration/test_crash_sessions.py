@@ -26,8 +26,7 @@ import pytest
 
 from engine.app import App
 from engine.loader import load_pipeline
-from tests.integration.conftest import read_log, shoal_argv
-from tests.integration.crash_helpers import (
+from tests.helpers.crash import (
     CrashRounds,
     Kill,
     Pacer,
@@ -38,6 +37,7 @@ from tests.integration.crash_helpers import (
     read_topics,
     run_timed,
 )
+from tests.helpers.shoal import read_log, shoal_argv
 
 pytestmark = pytest.mark.slow
 

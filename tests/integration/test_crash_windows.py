@@ -28,8 +28,7 @@ import pytest
 from engine.app import App
 from engine.loader import load_pipeline
 from engine.transport import EmbeddedLog, partition_for
-from tests.integration.conftest import read_log
-from tests.integration.crash_helpers import (
+from tests.helpers.crash import (
     CrashRounds,
     Kill,
     Pacer,
@@ -40,6 +39,7 @@ from tests.integration.crash_helpers import (
     produce_file,
     read_topics,
 )
+from tests.helpers.shoal import read_log
 
 pytestmark = pytest.mark.slow
 

@@ -19,13 +19,13 @@ for input beyond its committed offsets, marked with that n. Restoring them
 would count that input twice. Last, no worker may still serve rows of partitions that were
 revoked from it.
 
-The worker machinery (log parsing, waits, SIGTERM) is shared with test_distributed.py.
+The worker machinery (log parsing, waits, SIGTERM) is in tests/helpers/kafka_workers.py, the
+`spawn` fixture in tests/integration/conftest.py.
 """
 
 from __future__ import annotations
 
 import json
-import pickle
 import random
 import re
 import signal
@@ -33,7 +33,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,17 +41,18 @@ from typing import Any
 import msgspec
 import pytest
 
+from engine.api.codec import Codec
 from engine.transport import changelog_topic, partition_for
 from engine.transport.kafka import KafkaTransport
 from engine.transport.kafka_state import N_HEADER, n_of
-from tests.integration import test_distributed
-from tests.integration.test_distributed import (
+from tests.helpers.kafka_workers import (
     DRAIN_S,
     PARTITIONS,
     WAIT_S,
-    ShoalRunner,
     Spawn,
     Worker,
+    caught_up,
+    group_progress,
     logs,
     on_kafka,
     split,
@@ -60,9 +60,8 @@ from tests.integration.test_distributed import (
     wait_until,
     write_chunks,
 )
+from tests.helpers.shoal import ShoalRunner, read_complete
 from tests.kafka_broker import Broker
-
-spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
 
 ACCOUNTS = 300
 T0 = 1_700_000_000_000  # event times start here (epoch ms)
@@ -179,23 +178,6 @@ def produce(run_cli: ShoalRunner, broker: Broker, app: App, file: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def group_progress(broker: Broker, app: App) -> tuple[list[int], list[int]]:
-    """(the group's committed positions, the input's end offsets), per input partition."""
-    async def body(log: KafkaTransport) -> tuple[list[int], list[int]]:
-        ends = await log.end_offsets(app.source)
-        tps = [(app.source, p) for p in range(len(ends))]
-        committed = await log.committed(app.name, tps)
-        return [committed[tp] for tp in tps], ends
-    return on_kafka(broker, body)
-
-
-def caught_up(broker: Broker, app: App) -> Callable[[], bool]:
-    def check() -> bool:
-        committed, ends = group_progress(broker, app)
-        return committed == ends
-    return check
-
-
 @dataclass(frozen=True)
 class Change:
     """A changelog record: its store key and value, commit time and source position."""
@@ -219,18 +201,11 @@ def read_changelogs(broker: Broker, app: App) -> dict[str, list[list[Change]]]:
     async def body(log: KafkaTransport) -> dict[str, list[list[Change]]]:
         out: dict[str, list[list[Change]]] = {}
         for topic in app.changelogs:
-            ends = await log.end_offsets(topic)
-            assert len(ends) == PARTITIONS, f"{topic} has {len(ends)} partitions"
-            out[topic] = []
-            for partition, end in enumerate(ends):
-                changes: list[Change] = []
-                while len(changes) < end:
-                    batch = await log.read((topic, partition), len(changes), 20_000)
-                    assert batch, f"{topic}[{partition}]: nothing at {len(changes)} < {end}"
-                    changes += [Change(off, key or b"", value, ts,
-                                       source_of(headers))
-                                for off, key, value, ts, headers in batch]
-                out[topic].append(changes)
+            partitions = await read_complete(log, topic)
+            assert len(partitions) == PARTITIONS, f"{topic} has {len(partitions)} partitions"
+            out[topic] = [[Change(off, key or b"", value, ts, source_of(headers))
+                           for off, key, value, ts, headers in records]
+                          for records in partitions]
         return out
     return on_kafka(broker, body)
 
@@ -367,7 +342,7 @@ def plant_uncommitted(broker: Broker, app: App, batch: list[Event], committed: l
         touched = sorted({e.account for e in inputs[p][committed[p]:upto]})
         for account in touched:
             total = sum(e.amount for e in inputs[p][:upto] if e.account == account)
-            records.append((account.encode(), pickle.dumps(total), now,
+            records.append((account.encode(), Codec().encode(total), now,
                             [(N_HEADER, header)]))
         planted[p] = len(touched)
     on_kafka(broker, lambda log: log.produce(topic, records))

@@ -21,8 +21,8 @@ import pytest
 
 from engine import Pipeline, windows
 from engine.app import App
-from engine.transport import EmbeddedLog
-from tests.integration.conftest import read_log, run_shoal
+from engine.transport import EmbeddedLog, read_partitions
+from tests.helpers.shoal import read_log, run_shoal
 
 CLICKS = 8_000
 USERS = 40
@@ -98,8 +98,8 @@ def test_drain_emits_every_window_of_a_bounded_run(tmp_path: Path) -> None:
 def emitted(data_dir: Path) -> dict[tuple[str, int], int]:
     async def body(log: EmbeddedLog) -> dict[tuple[str, int], int]:
         out: dict[tuple[str, int], int] = {}
-        for p, end in enumerate(await log.end_offsets("counts.out")):
-            for *_, value, _, _ in await log.read(("counts.out", p), 0, end):
+        for records in await read_partitions(log, "counts.out"):
+            for *_, value, _, _ in records:
                 w = json.loads(value)  # type: ignore[arg-type]
                 assert (w["key"], w["start"]) not in out, f"window {w} emitted twice"
                 out[(w["key"], w["start"])] = w["value"]

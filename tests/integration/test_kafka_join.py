@@ -34,8 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.transport import partition_for
-from tests.integration import test_distributed
-from tests.integration.kafka_helpers import (
+from tests.helpers.kafka import (
     Change,
     Doc,
     KafkaApp,
@@ -58,10 +57,8 @@ from tests.integration.kafka_helpers import (
     start_split,
     wait_committed,
 )
-from tests.integration.test_distributed import Spawn, stop, wait_until
+from tests.helpers.kafka_workers import Spawn, stop, wait_until
 from tests.kafka_broker import Broker
-
-spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
 
 PARTITIONS = 4
 TASKS = {f"{sub}_{p}" for sub in (0, 1) for p in range(PARTITIONS)}  # 2 sub-topologies

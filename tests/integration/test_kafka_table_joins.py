@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.transport import partition_for
-from tests.integration import test_distributed
-from tests.integration.kafka_helpers import (
+from tests.helpers.kafka import (
     Change,
     Doc,
     KafkaApp,
@@ -57,10 +56,8 @@ from tests.integration.kafka_helpers import (
     rows_of,
     start_split,
 )
-from tests.integration.test_distributed import Spawn, logs, stop, wait_until
+from tests.helpers.kafka_workers import Spawn, logs, stop, wait_until
 from tests.kafka_broker import Broker
-
-spawn = test_distributed.spawn  # the workers fixture, shared with test_distributed.py
 
 ORDERS_P, CUSTOMERS_P, SALES_P, PRODUCTS_P = 3, 2, 4, 2
 # sub-topology 0: orders (subscribing), 1: customers (+ the subscriptions), 2 and 3: the

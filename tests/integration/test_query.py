@@ -17,7 +17,7 @@ import pytest
 from apps.generate import orders, stock
 from apps.orders import InvalidOrder, enrich, validate
 from apps.shop_events import Order
-from tests.integration.conftest import run_shoal, shoal_argv, start_shoal
+from tests.helpers.shoal import run_shoal, shoal_argv, start_shoal
 
 APP = "apps/shop_tables.py"
 MINUTE = 60_000

@@ -14,7 +14,6 @@ pipeline wrote with a reference that replays the same records in arrival order:
 from __future__ import annotations
 
 import asyncio
-import pickle
 from collections.abc import Callable, Iterable
 from itertools import cycle
 from pathlib import Path
@@ -26,6 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import ConfigError, Pipeline, PlanError, plan
+from engine.api.codec import Codec
 from engine.api.serde import key_to_bytes
 from engine.runtime import Worker, run_sync
 from engine.state import DictBackend
@@ -268,7 +268,7 @@ def join_replay(events: list[Arrival], partitions: int, before: int, after: int,
 
 def _late_values(d: TestDriver) -> set[int]:
     """The `v` of every dead-lettered record, all of which must be late ones (JSON from an
-    input topic, pickled from a repartition topic)."""
+    input topic, msgpack from a repartition topic)."""
     values = set()
     for x in d.dead_letters():
         assert x.stage == "late", x
@@ -276,7 +276,7 @@ def _late_values(d: TestDriver) -> set[int]:
         try:
             record = msgspec.json.decode(x.value)
         except msgspec.DecodeError:
-            record = pickle.loads(x.value)
+            record = Codec().decode(x.value)
         values.add(record["v"])
     return values
 

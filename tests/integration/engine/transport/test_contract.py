@@ -10,7 +10,7 @@ import pytest
 
 from engine.api import ConfigError, TopicPartition, UnknownTopicError
 from engine.transport import CommitBatch, partition_for
-from tests.conftest import LogFactory
+from tests.helpers.transports import LogFactory
 
 Body = Callable[[Any, str], Awaitable[None]]
 

@@ -11,7 +11,7 @@ import pytest
 from engine import Pipeline, ShoalError, plan
 from engine.api import UnknownTopicError
 from engine.runtime import Worker, WorkerConfig
-from engine.transport import CommitBatch, EmbeddedLog
+from engine.transport import CommitBatch, EmbeddedLog, read_partitions
 
 
 def _pipeline() -> Pipeline:
@@ -31,8 +31,8 @@ async def _produce(log: EmbeddedLog, start: int, stop: int) -> None:
 
 async def _out(log: EmbeddedLog) -> list[int]:
     values = []
-    for p, end in enumerate(await log.end_offsets("out")):
-        values += [int(r[2]) for r in await log.read(("out", p), 0, end)]  # type: ignore[arg-type]
+    for records in await read_partitions(log, "out"):
+        values += [int(r[2]) for r in records]  # type: ignore[arg-type]
     return sorted(values)
 
 
@@ -134,8 +134,8 @@ def test_window_state_survives_restart_on_the_embedded_log(tmp_path: Path) -> No
                                   None) for k, t in rows[15:]])
         await run_once(log)
         got = set()
-        for p, end in enumerate(await log.end_offsets("counts")):
-            got |= {tuple(json.loads(r[2])) for r in await log.read(("counts", p), 0, end)}
+        for records in await read_partitions(log, "counts"):
+            got |= {tuple(json.loads(r[2])) for r in records}
         # windows [0,100) and [100,200) closed (stream time 290); [200,300) still open
         expected = {(k, s, sum(1 for kk, t in rows if kk == k and s <= t < s + 100))
                     for k in ("k0", "k1", "k2") for s in (0, 100)}
@@ -164,6 +164,36 @@ def test_idle_timeout_does_not_keep_a_bounded_run_alive(tmp_path: Path) -> None:
         await asyncio.sleep(0.05)  # the tasks have been quiet longer than the timeout
         stats = await asyncio.wait_for(worker.run(), 10)  # it used to spin forever
         assert stats.records_in == 1
+        await log.close()
+
+    asyncio.run(scenario())
+
+
+def test_consumed_repartition_records_are_purged(tmp_path: Path) -> None:
+    """After each commit the embedded log deletes the repartition records their reader
+    committed: the topic keeps its offsets but holds only what is in flight, a restart goes
+    on from there, and reads from offset 0 start at the first record kept."""
+    topic = "w-by-mod-repartition"
+
+    async def kept(log: EmbeddedLog) -> list[int]:
+        return [len(records) for records in await read_partitions(log, topic)]
+
+    async def scenario() -> None:
+        log = EmbeddedLog(tmp_path)
+        await log.create_topic("in", 3)
+        await _produce(log, 0, 300)
+        await Worker(plan(_pipeline()), log, WorkerConfig(until_caught_up=True)).run()
+        ends = await log.end_offsets(topic)
+        assert sum(ends) >= 150 and await kept(log) == [0, 0, 0]  # 150 re-keyed + control
+        await log.close()
+        log = EmbeddedLog(tmp_path)  # the first offsets kept survive a reopen
+        assert await kept(log) == [0, 0, 0] and await log.end_offsets(topic) == ends
+        assert await log.start_offsets(topic) == ends
+        await _produce(log, 300, 400)
+        await Worker(plan(_pipeline()), log, WorkerConfig(until_caught_up=True)).run()
+        assert await _out(log) == [i for i in range(400) if i % 2 == 0]
+        assert sum(await log.end_offsets(topic)) >= sum(ends) + 50
+        assert await kept(log) == [0, 0, 0]
         await log.close()
 
     asyncio.run(scenario())
