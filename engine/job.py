@@ -19,7 +19,7 @@ from engine.api import ConfigError
 from engine.physical import PhysicalPlan
 from engine.query import View, table_views
 from engine.runtime import Worker, WorkerConfig
-from engine.runtime.task import StoreBackends
+from engine.runtime.taskenv import StoreBackends
 from engine.state import Backend, DictBackend, LocalState, RocksBackend
 from engine.transport import EmbeddedLog, MemoryLog, Transport
 

@@ -15,7 +15,8 @@ from engine.runtime.exchange import Exchange
 from engine.runtime.globals import GlobalTables
 from engine.runtime.lanes import ENDED, IDLE_STATE
 from engine.runtime.stats import Lateness, RunStats
-from engine.runtime.task import StoreBackends, Task, TaskEnv, saved_n, saved_writers
+from engine.runtime.task import Task, saved_n, saved_writers
+from engine.runtime.taskenv import StoreBackends, TaskEnv
 from engine.runtime.topics import Layout, prepare_topics
 from engine.state import CACHE_ENTRIES, Backend
 from engine.transport.base import CommitBatch, Consumer, Transport
