@@ -129,6 +129,7 @@ class PhysicalPlan:
     subtopologies: tuple[SubTopology, ...]
     internal_topics: tuple[InternalTopic, ...]
     dead_letter_topic: str
+    dead_letter_retention_ms: int | None = None
     idle_timeout_ms: int | None = None
     global_tables: tuple[GlobalTableSpec, ...] = ()
     codec: Codec = field(default_factory=Codec, compare=False)  # values in topics and stores

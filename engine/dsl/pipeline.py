@@ -35,7 +35,9 @@ class Pipeline:
     the wall clock; types: the msgspec Structs and dataclasses values may be stored or
     repartitioned as, besides the `value=` schemas and annotated return types (no pickle);
     headers: 'forward' (a record's headers reach the outputs it makes through stateless
-    operators and repartitions, as in Kafka Streams) or 'drop'.
+    operators and repartitions, as in Kafka Streams) or 'drop'; dead_letter_retention_ms:
+    how long Kafka keeps `<name>.dlq` records (set when Shoal creates the topic; None: the
+    broker's default; the embedded log keeps them).
 
         >>> p = Pipeline("orders", headers="drop")
         >>> p.stream("orders", key="order_id").to("copy")
@@ -48,6 +50,7 @@ class Pipeline:
     idle_timeout_ms: int | None = None
     types: tuple[type, ...] = ()
     headers: str = "forward"
+    dead_letter_retention_ms: int | None = None
     nodes: list[Node] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +61,9 @@ class Pipeline:
             raise ValueError("commit_interval_ms and commit_records must be positive")
         if self.idle_timeout_ms is not None and self.idle_timeout_ms <= 0:
             raise ValueError("idle_timeout_ms must be positive (or None: off)")
+        if self.dead_letter_retention_ms is not None and self.dead_letter_retention_ms <= 0:
+            raise ValueError("dead_letter_retention_ms must be positive (or None: the "
+                             "broker's default)")
         if self.headers not in ("forward", "drop"):
             raise ValueError(f"headers must be 'forward' or 'drop', got {self.headers!r}")
         self.types = tuple(self.types)

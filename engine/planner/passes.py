@@ -143,6 +143,7 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
         subtopologies=tuple(subs),
         internal_topics=internal_topics(subs),
         dead_letter_topic=pipeline.dead_letter_topic,
+        dead_letter_retention_ms=pipeline.dead_letter_retention_ms,
         idle_timeout_ms=pipeline.idle_timeout_ms,
         global_tables=global_tables,
         codec=codec,

@@ -48,15 +48,16 @@ async def prepare_topics(plan: PhysicalPlan, transport: Transport) -> Layout:
     if transport.changelogs:
         await _create(transport, existing, progress_topic(plan.pipeline),
                       max(layout.tasks.values()), compact=True)
-    await _create(transport, existing, plan.dead_letter_topic, max(layout.tasks.values()))
+    await _create(transport, existing, plan.dead_letter_topic, max(layout.tasks.values()),
+                  retention_ms=plan.dead_letter_retention_ms)
     return layout
 
 
 async def _create(transport: Transport, existing: dict[str, int], topic: str, count: int,
-                  compact: bool = False) -> None:
+                  compact: bool = False, retention_ms: int | None = None) -> None:
     if topic not in existing:
         existing[topic] = count
-        await transport.create_topic(topic, count, compact=compact)
+        await transport.create_topic(topic, count, compact=compact, retention_ms=retention_ms)
 
 
 def _repartition_size(plan: PhysicalPlan, topic: InternalTopic, existing: dict[str, int]

@@ -125,8 +125,10 @@ class Transport(Protocol):
     partitioner: Partitioner
     on_event: Callable[[str], None] | None  # where to say what a user should know
 
-    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
-        """Create `topic`; compact=True keeps the latest record per key (changelogs)."""
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False,
+                           retention_ms: int | None = None) -> None:
+        """Create `topic`; compact=True keeps the latest record per key (changelogs);
+        retention_ms: how long the broker keeps records (None: its default)."""
         ...
 
     async def topics(self) -> dict[str, int]: ...

@@ -135,11 +135,14 @@ class KafkaTransport:
             raise UnknownTopicError(topic)
         return self._counts[topic]
 
-    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
-        """Create `topic` (replication 1; compacted for changelogs); fine when it exists with
-        that many partitions."""
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False,
+                           retention_ms: int | None = None) -> None:
+        """Create `topic` (replication 1; compacted for changelogs; `retention.ms` when
+        given); fine when it exists with that many partitions."""
         admin = await self.admin()
         configs = {"cleanup.policy": "compact"} if compact else {}
+        if retention_ms is not None:
+            configs["retention.ms"] = str(retention_ms)
         response = await admin.create_topics([NewTopic(topic, partitions, 1,
                                                        topic_configs=configs)])
         for name, code, *rest in response.topic_errors:

@@ -65,9 +65,10 @@ class LocalLog:
             raise UnknownTopicError(topic)
         return meta
 
-    async def create_topic(self, topic: str, partitions: int, compact: bool = False) -> None:
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False,
+                           retention_ms: int | None = None) -> None:
         """Create `topic`; a no-op when it exists with the same partition count. (Local logs
-        keep every record: `compact` changes nothing here.)"""
+        keep every record: `compact` and `retention_ms` change nothing here.)"""
         if partitions < 1:
             raise ConfigError(f"topic '{topic}' needs at least 1 partition, got {partitions}")
         existing = self.meta.get(topic)

@@ -35,7 +35,7 @@ def _tax(v: dict[str, Any]) -> dict[str, Any]:
 
 
 def _pipeline(name: str, headers: str = "forward") -> Pipeline:
-    p = Pipeline(name, headers=headers)
+    p = Pipeline(name, headers=headers, dead_letter_retention_ms=3_600_000)
     taxed = p.stream(f"{name}.in", key="k").map(_tax, name="tax")
     taxed.to(f"{name}.out")
     taxed.key_by(lambda v: v["g"], name="by-g").to(f"{name}.rekeyed")

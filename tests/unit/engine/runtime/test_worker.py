@@ -11,7 +11,7 @@ import pytest
 from engine import Pipeline, ShoalError, plan
 from engine.api import UnknownTopicError
 from engine.runtime import Worker, WorkerConfig
-from engine.transport import CommitBatch, EmbeddedLog, read_partitions
+from engine.transport import CommitBatch, EmbeddedLog, MemoryLog, read_partitions
 
 
 def _pipeline() -> Pipeline:
@@ -197,3 +197,35 @@ def test_consumed_repartition_records_are_purged(tmp_path: Path) -> None:
         await log.close()
 
     asyncio.run(scenario())
+
+
+class RecordingLog(MemoryLog):
+    """A memory log that remembers the retention each topic was created with."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.retention: dict[str, int | None] = {}
+
+    async def create_topic(self, topic: str, partitions: int, compact: bool = False,
+                           retention_ms: int | None = None) -> None:
+        self.retention.setdefault(topic, retention_ms)
+        await super().create_topic(topic, partitions, compact, retention_ms)
+
+
+def test_dead_letter_topic_is_created_with_its_retention() -> None:
+    def pipeline(**settings: int) -> Pipeline:
+        p = Pipeline("r", **settings)
+        p.stream("in", key="k").key_by(lambda v: v["x"], name="by-x").to("out")
+        return p
+
+    async def scenario() -> None:
+        log = RecordingLog()
+        await log.create_topic("in", 2)
+        await Worker(plan(pipeline(dead_letter_retention_ms=86_400_000)), log,
+                     WorkerConfig(until_caught_up=True)).run()
+        assert log.retention["r.dlq"] == 86_400_000
+        assert log.retention["out"] is None and log.retention["r-by-x-repartition"] is None
+
+    asyncio.run(scenario())
+    with pytest.raises(ValueError, match="dead_letter_retention_ms must be positive"):
+        pipeline(dead_letter_retention_ms=0)
