@@ -51,6 +51,7 @@ def summary(stats: RunStats, dead_letter_topic: str) -> str:
         lines.append("  drained: the input ended; every window, session and unmatched join row "
                      "was emitted as final")
     lines += [late_warning(found) for found in stats.lateness if found.share > LATE_WARNING]
+    lines += [found.warning() for found in stats.misplaced]
     return "\n".join(lines)
 
 

@@ -61,6 +61,9 @@ class TaskRuntime(Protocol):
 
     def processor(self, node: int, emit: Emit | None) -> Callable[..., None]: ...
 
+    def misplaced(self, topic: str, offset: int, key: bytes) -> None:
+        """Check that a sampled record of a keyed input is in its key's partition."""
+
 
 Factory = Callable[[TaskRuntime], Chains]
 

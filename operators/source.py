@@ -12,6 +12,7 @@ from engine.api.keys import key_encoder
 from engine.api.serde import Schema, coerce_timestamp, is_struct_schema, value_decoder
 
 TimeSpec = str | Callable[[Any], Any] | None
+PLACEMENT_SAMPLE = 16
 
 
 def _field_access(schema: Schema, var: str, field_name: str) -> str:
@@ -31,6 +32,7 @@ class Source(Node):
     time: TimeSpec = None
     internal: bool = False
     tombstones: bool = False
+    check_placement: bool = False  # keyed input of a join or aggregation: sample placement
 
     @property
     def rank(self) -> int:
@@ -69,6 +71,9 @@ class Source(Node):
                          else "if k is None and v is not None:"):
                 w.line(f"k = {w.const(key_encoder(self.key_type), 'keyb')}"
                        f"({_field_access(self.schema, 'v', self.key_field)})")
+        if self.check_placement:  # one record in PLACEMENT_SAMPLE: is it where its key goes?
+            with w.block(f"if off % {PLACEMENT_SAMPLE} == 0 and k is not None:"):
+                w.line(f"misplaced({self.topic!r}, off, k)")
         if self.time is not None:
             ctx.stage("time", self.name)
             with w.blocks(("if v is not None:",) if self.tombstones else ()):

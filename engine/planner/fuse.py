@@ -51,6 +51,8 @@ class Generator:
         w = self.w
         with w.block("def factory(rt):"):
             w.line("dead = rt.dead")
+            if any(isinstance(n, Source) and n.check_placement for n in self.nodes):
+                w.line("misplaced = rt.misplaced")
             if self.processors:
                 w.line("dead_emit = rt.dead_emitted")
                 w.line("ot = off = src = 0  # the record being run, for emitted results")

@@ -93,6 +93,27 @@ def insert_repartitions(graph: Graph) -> Graph:
     return tuple(nodes)
 
 
+def check_placement(graph: Graph) -> Graph:
+    """Mark the external sources whose records reach a node that needs equal keys in one
+    task (a join, an aggregation, a table) without a key_by or repartition on the way:
+    their tasks sample whether records are in the partition their key hashes to."""
+    children: dict[int, list[Node]] = {n.id: [] for n in graph}
+    for node in graph:
+        for parent in node.parents:
+            children[parent].append(node)
+
+    def colocated(node: Node) -> bool:
+        if isinstance(node, KeyBy | Repartition):
+            return False
+        if isinstance(node, ProcessorNode) and node.needs_keys:
+            return True
+        return any(colocated(child) for child in children[node.id])
+
+    return tuple(dataclasses.replace(n, check_placement=True)
+                 if isinstance(n, Source) and not n.internal and n.keyed and colocated(n)
+                 else n for n in graph)
+
+
 def cut_subtopologies(graph: Graph) -> list[tuple[Node, ...]]:
     """Connected components of the graph (repartition edges are already cut)."""
     root = {n.id: n.id for n in graph}
@@ -128,7 +149,7 @@ def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> Phy
     graph, global_tables = split_globals(validate(tuple(pipeline.nodes), pipeline.name))
     graph = require_keys(graph, infer_keys(graph))
     graph = copartition(graph, pipeline.name, partitions or {})
-    graph = insert_repartitions(graph)
+    graph = check_placement(insert_repartitions(graph))
     parts = cut_subtopologies(graph)
     writers = {n.topic: i for i, part in enumerate(parts) for n in part
                if isinstance(n, KeyBy | Repartition)}

@@ -24,6 +24,33 @@ class Lateness:
 
 
 @dataclass
+class Placement:
+    """Sampled records of a keyed input and how many were not in their key's partition
+    (with one example: key, partition it is in, partition it belongs in)."""
+
+    topic: str
+    checked: int = 0
+    wrong: int = 0
+    example: tuple[bytes, int, int] | None = None
+
+    def add(self, other: Placement) -> None:
+        """Sum another task's counts into these."""
+        self.checked += other.checked
+        self.wrong += other.wrong
+        self.example = self.example or other.example
+
+    def warning(self) -> str:
+        """One line for the user: what is wrong and which producer setting fixes it."""
+        key, at, home = self.example or (b"", 0, 0)
+        return (f"warning: {self.wrong:,} of {self.checked:,} sampled records of "
+                f"'{self.topic}' are not in the partition their key hashes to (e.g. key "
+                f"{key.decode('utf-8', 'replace')!r} in partition {at}, which belongs in "
+                f"{home}): joins and aggregations over them are wrong. Produce '{self.topic}' "
+                "with Kafka's default partitioner, murmur2 of the key (librdkafka clients: "
+                "partitioner=murmur2_random), or key_by(...) it first")
+
+
+@dataclass
 class RunStats:
     """What a worker has done so far."""
 
@@ -36,6 +63,7 @@ class RunStats:
     commits: int = 0
     drained: bool = False  # the input ended: every window and unmatched row was emitted
     lateness: list[Lateness] = field(default_factory=list)
+    misplaced: list[Placement] = field(default_factory=list)  # inputs with misplaced keys
 
     @property
     def elapsed(self) -> float:

@@ -22,6 +22,7 @@ from engine.physical import RecordTuple, SubTopology
 from engine.runtime.deadletter import DeadLetters
 from engine.runtime.lanes import ACTIVE, ENDED, IDLE_STATE, NEVER, Lane, WriterLanes, release
 from engine.runtime.outputs import Outputs, Routed
+from engine.runtime.stats import Placement
 from engine.runtime.taskenv import TaskContext, TaskEnv
 from engine.transport.base import StateWrite
 
@@ -51,6 +52,7 @@ class Task:
             {n: node.name for n, node in nodes.items()}, self.buffers[-1], env.codec)
         self.context = TaskContext(partition, env)
         self.processors: dict[int, Processor] = {}
+        self.placement: dict[str, Placement] = {}  # sampled records of keyed inputs
         self._lanes(sub, partition, env)
         self.n = 0  # records run since the task began
         self.ran_ot = NEVER  # order time of the last record run
@@ -102,6 +104,17 @@ class Task:
         return f"{self.sub.id}_{self.partition}"
 
     # -- what the generated factory uses -------------------------------------------------
+    def misplaced(self, topic: str, offset: int, key: bytes) -> None:
+        """Count a sampled record of `topic`, and whether its key hashes elsewhere."""
+        found = self.placement.get(topic)
+        if found is None:
+            found = self.placement[topic] = Placement(topic)
+        found.checked += 1
+        home = self.env.partitioner.hash(key) % self.env.counts[topic]
+        if home != self.partition:
+            found.wrong += 1
+            found.example = found.example or (key, self.partition, home)
+
     def processor(self, node_id: int, emit: Emit | None) -> Callable[..., None]:
         """Build node `node_id`'s processor for this task; returns its `process`."""
         proc = self.sub.processor_nodes[node_id].processor(self.context, emit)

@@ -14,7 +14,7 @@ from engine.runtime.commit import commit
 from engine.runtime.exchange import Exchange
 from engine.runtime.globals import GlobalTables
 from engine.runtime.lanes import ENDED, IDLE_STATE
-from engine.runtime.stats import Lateness, RunStats
+from engine.runtime.stats import Lateness, Placement, RunStats
 from engine.runtime.task import Task, saved_n, saved_writers
 from engine.runtime.taskenv import StoreBackends, TaskEnv
 from engine.runtime.topics import Layout, prepare_topics
@@ -78,6 +78,7 @@ class Worker:
         self.config = config or WorkerConfig()
         self.observer = observer
         self.on_event: EventSink | None = None
+        self.warned: set[str] = set()  # inputs already warned about misplaced records
         self.group = plan.pipeline
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
@@ -272,6 +273,7 @@ class Worker:
 
     def _count(self, batch: CommitBatch) -> None:
         self.stats.commits += 1
+        self._warn_misplaced()
         for topic, _, records in batch.outputs:
             if topic in self._sinks:
                 self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
@@ -310,6 +312,7 @@ class Worker:
         await self.commit()
         self.stats.drained = self.config.drain and stop.is_set() is False
         self.stats.lateness = self.lateness()
+        self.stats.misplaced = self.misplaced()
         self._notify()
         await self.consumer.close()
         await self.global_tables.close()
@@ -323,6 +326,21 @@ class Worker:
                 s, lt, nd, _ = found.get(name, (0, 0, 0, grace))
                 found[name] = (s + seen, lt + late, max(nd, needed), grace)
         return [Lateness(name, *counts) for name, counts in sorted(found.items())]
+
+    def misplaced(self) -> list[Placement]:
+        """The keyed inputs some of whose sampled records were in the wrong partition."""
+        found: dict[str, Placement] = {}
+        for task in self.tasks.values():
+            for topic, counts in task.placement.items():
+                found.setdefault(topic, Placement(topic)).add(counts)
+        return [p for _, p in sorted(found.items()) if p.wrong]
+
+    def _warn_misplaced(self) -> None:
+        """Say once per input when records are found in the wrong partition."""
+        for found in self.misplaced():
+            if found.topic not in self.warned:
+                self.warned.add(found.topic)
+                self._event(found.warning())
 
     def _warn_late(self, tasks: Iterable[Task]) -> None:
         """Say so when more than 1% of a window's or join's input was late (so far)."""
