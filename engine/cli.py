@@ -30,6 +30,7 @@ from engine.planner import plan as compile_plan
 from engine.planner.render import RENDERERS
 from engine.runtime import RunStats, WorkerConfig
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
+from engine.state import CACHE_ENTRIES
 from engine.transport import RecordTuple, Transport, data_dir, open_transport, read_range
 from engine.transport import data_dir as data_dir_of
 
@@ -72,14 +73,17 @@ def cli() -> None:
               help="commit at least this often (default: the pipeline's, 200 ms)")
 @click.option("--port", type=click.IntRange(min=0, max=65535), default=DEFAULT_PORT,
               show_default=True, help="query server port on 127.0.0.1 (0: any free port)")
+@click.option("--cache-entries", type=click.IntRange(min=1), default=CACHE_ENTRIES,
+              show_default=True, metavar="N",
+              help="entries each task keeps cached per store (memory vs. store reads)")
 @log_options
 def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | None, port: int,
-        data_dir: str | None, broker: str | None) -> None:
+        cache_entries: int, data_dir: str | None, broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
     pipeline = load_pipeline(app)
     compile_plan(pipeline)  # plan errors before touching the log
     config = WorkerConfig(until_caught_up=until_caught_up, drain=drain,
-                          commit_interval_ms=commit_interval)
+                          commit_interval_ms=commit_interval, cache_entries=cache_entries)
     directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:

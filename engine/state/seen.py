@@ -1,7 +1,8 @@
-"""Which keys a store may have written to its backend: a fixed-size Bloom filter.
+"""Which keys a store evicted from its cache: a fixed-size Bloom filter.
 
 A task store whose partition was empty when it opened can answer a cache miss without a
-backend read when the key was never flushed since: the filter says "never" for sure and
+backend read when the key was never evicted (everything else it wrote is still cached):
+the filter says "never" for sure and
 "maybe" for keys it holds (and for about 3% of the others at its capacity). It takes one
 bit array of 8 bits per key of capacity; past its capacity it gives up (`full`), and the
 store reads the backend for every miss, as it must for a partition it did not fill itself.

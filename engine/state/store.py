@@ -10,9 +10,10 @@ dirty and pending entries to the commit. Values are encoded by the pipeline's co
 (engine/api/codec.py), never pickled.
 
 Range reads merge the backend's ordered scan with the changed keys as they go, without
-building the range in memory. A store whose partition was empty when it opened remembers
-which keys it flushed (a Bloom filter, `SeenKeys`), so a miss of a key never written, such
-as a new window, costs no backend read.
+building the range in memory. A store whose partition was empty when it opened holds in its
+cache every key it wrote, except the ones it evicted, which it remembers (a Bloom filter,
+`SeenKeys`): a miss of a key never evicted, such as a new window, costs no backend read (and
+no hash while nothing was evicted).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from engine.state.seen import SeenKeys
 
 _DELETED = object()
 _MISSING = object()
-CACHE_ENTRIES = 20_000
+CACHE_ENTRIES = 100_000
 """Default cache size of one task's store, in entries."""
 
 
@@ -51,9 +52,9 @@ class TaskStore:
         self.unordered: list[bytes] = []  # changed keys not yet merged into `changed`
         self.cache_limit = max(cache_limit, 0)
         self.evictions = 0
-        # a partition empty at the start holds only what this store flushed since: a miss of
-        # a key never flushed needs no backend read
-        self.flushed: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
+        # a partition empty at the start holds only what this store wrote since, and all of
+        # it is cached but for the evicted keys: a miss of a key never evicted is a miss
+        self.evicted: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
             backend.scan(self.prefix, prefix_end(self.prefix)), None) is None else None
 
     def get(self, key: bytes) -> Any | None:
@@ -70,7 +71,7 @@ class TaskStore:
         if key in self.pending:
             raw = self.pending.pop(key)
             self.dirty.add(key)  # back in the cache, still to be written
-        elif self.flushed is not None and key not in self.flushed:
+        elif self.evicted is not None and (not self.evictions or key not in self.evicted):
             return None
         else:
             raw = self.backend.get(self.prefix + key)
@@ -97,13 +98,17 @@ class TaskStore:
     def _evict(self) -> None:
         """Drop the least recently used eighth of the cache (dirty entries go to
         `pending`): in batches, so the cost per access stays constant."""
-        cache, dirty, pending = self.cache, self.dirty, self.pending
+        cache, dirty, pending, seen = self.cache, self.dirty, self.pending, self.evicted
         for key in list(islice(cache, max(1, self.cache_limit // 8))):
             value = cache.pop(key)
             if key in dirty:
                 dirty.discard(key)
                 pending[key] = None if value is _DELETED else self.dumps(value)
+            if seen is not None:
+                seen.add(key)
             self.evictions += 1
+        if seen is not None and seen.full:
+            self.evicted = None  # too many to track: misses read the backend
 
     def items(self, start: bytes | None = None, end: bytes | None = None
               ) -> Iterator[tuple[bytes, Any]]:
@@ -138,18 +143,6 @@ class TaskStore:
         raw = self.pending.get(key)
         return _DELETED if raw is None else self.loads(raw)
 
-    def _remember(self, changes: list[tuple[bytes, bytes | None]]) -> None:
-        """Note the keys written to the backend (until there are too many to track)."""
-        seen = self.flushed
-        if seen is None:
-            return
-        add = seen.add
-        for key, raw in changes:
-            if raw is not None:
-                add(store_key(key))
-        if seen.full:
-            self.flushed = None
-
     def _ordered(self) -> list[bytes]:
         """The changed keys in order; puts only append, the first range read after them
         sorts (a sorted run plus a few new keys sorts in about linear time)."""
@@ -167,7 +160,6 @@ class TaskStore:
             value = self.cache[key]
             changes.append((prefix + key,
                             None if value is _DELETED else self.dumps(value)))
-        self._remember(changes)
         self.dirty.clear()
         self.pending.clear()
         self.changed.clear()

@@ -124,7 +124,7 @@ class CountingBackend(DictBackend):
         return super().get(key)
 
 
-def test_a_store_of_an_empty_partition_reads_only_keys_it_flushed() -> None:
+def test_a_store_of_an_empty_partition_reads_only_keys_it_evicted() -> None:
     backend = CountingBackend()
     store = TaskStore("s", 0, backend, cache_limit=3)
     assert store.get(b"x") is None and backend.reads == 0
@@ -134,7 +134,7 @@ def test_a_store_of_an_empty_partition_reads_only_keys_it_flushed() -> None:
     backend.apply(store.flush())
     for key in (b"e", b"f", b"g"):  # evicts the flushed (clean) entries
         store.put(key, key.decode())
-    assert store.get(b"x") is None and backend.reads == 0  # never flushed: no read
+    assert store.get(b"x") is None and backend.reads == 0  # never evicted: no read
     assert store.get(b"b") == "b" and backend.reads == 1  # flushed, evicted: read
     reopened = TaskStore("s", 0, backend)  # a partition with data: every miss reads
     assert reopened.get(b"b") == "b" and reopened.get(b"y") is None
