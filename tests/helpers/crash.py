@@ -121,6 +121,10 @@ class Pacer(Generic[S]):
         """No work is left in `state`."""
         raise NotImplementedError
 
+    def exhausted(self, state: S) -> bool:
+        """No kill from `state` can test anything new (the round ends; by default never)."""
+        return False
+
     def choose(self, state: S) -> tuple[str, float]:
         """(aim, delay) of the next kill, from the current `state`."""
         raise NotImplementedError
@@ -167,7 +171,8 @@ def kill_repeatedly(pacer: Pacer[S], argv: list[str], banner: bytes, data_dir: P
     when `no_traceback`; `check(state, what)` then checks the log."""
     state = measure(data_dir)
     for attempt in range(max_attempts):
-        if pacer.finished(state) or (wanted is not None and pacer.enough(wanted)):
+        if pacer.finished(state) or pacer.exhausted(state) or (
+                wanted is not None and pacer.enough(wanted)):
             return
         aim, delay = pacer.choose(state)
         err = logs / f"run-{len(pacer.kills)}.err"

@@ -140,9 +140,20 @@ class Killer(Pacer[Snapshot]):
     def finished(self, state: Snapshot) -> bool:
         return state.consumed >= COUNT
 
-    def choose(self, state: Snapshot) -> tuple[str, float]:
+    def commits_left(self, state: Snapshot) -> float:
+        """Commits of the size seen so far that the input left in `state` still allows."""
         gains = [k.gain for k in self.kills if k.gain > 0]
-        commits_left = (COUNT - state.consumed) / min(gains) if gains else float("inf")
+        return (COUNT - state.consumed) / min(gains) if gains else float("inf")
+
+    def exhausted(self, state: Snapshot) -> bool:
+        """The input left allows no late kill, and the early one was made: more kills would
+        only repeat it (each one flat), so the round ends."""
+        last = self.kills[-1] if self.kills else None
+        return (last is not None and last.aim == "early" and last.after == state
+                and self.commits_left(state) <= 1.5)
+
+    def choose(self, state: Snapshot) -> tuple[str, float]:
+        commits_left = self.commits_left(state)
         flat = len(self.mid) - self.grown
         short = len(self.mid) + commits_left - 1 < MIN_KILLS or self.rng.random() < 0.2
         if commits_left <= 1.5 or (short and self.grown - flat >= 2):
