@@ -259,7 +259,7 @@ def test_sigkill_one_of_three_workers_loses_nothing(
     actual = read_topics(kafka_broker, (app.source, *app.outputs))
     assert len(actual[app.source]) == count
     duplicates = compare(app, expected, actual)
-    total = report(duplicates)
+    report(duplicates)
     # survivors resumed at the committed offsets: a duplicate is an input read again after
     # the kill, so at or past the position the group had committed when the victim died
     redone = source_offsets(app, lines, actual[app.source], expected, duplicates)
@@ -269,12 +269,13 @@ def test_sigkill_one_of_three_workers_loses_nothing(
     by_partition = Counter(p for p, _ in redone)
     print(f"duplicates by input partition: {dict(sorted(by_partition.items()))} "
           f"(victim's: {victim_parts})")
-    # the workers' own counts agree: the survivors read their partitions from the start and
-    # the victim's from where it had committed; anything read twice left a duplicate
+    # the workers' own counts (records fetched: a worker fetches again, after a rebalance,
+    # what it had fetched but not run yet) are printed, not compared with the duplicates
     read = sum(w.processed() for w in survivors)
     reread = read + sum(at_kill[p] for p in victim_parts) - count
-    print(f"survivors processed {read:,} inputs, {reread:,} of them read a second time")
-    assert 0 <= reread <= total
+    print(f"survivors read {read:,} inputs, {reread:,} of them a second time, "
+          f"{len(redone):,} run a second time")
+    assert reread >= 0
     print(f"test took {time.monotonic() - began:.1f}s")
 
 
@@ -295,6 +296,7 @@ def test_second_worker_joins_and_takes_partitions(
                "the first worker to get every partition", [first])
     wait_until(lambda: sum(group_progress(kafka_broker, app)[0]) > 0,
                "the first worker's first commit", [first])
+    committed = group_progress(kafka_broker, app)[0]  # never run again from here on
     second = spawn(app)
     produce(run_cli, kafka_broker, app, chunks[1])  # more input while the second one joins
     wait_until(lambda: split([first, second]), "the second worker to get partitions",
@@ -308,12 +310,18 @@ def test_second_worker_joins_and_takes_partitions(
     assert split([first, second]), logs([first, second])
     stop([first, second])
 
-    actual = read_topics(kafka_broker, app.outputs)
-    total = report(compare(app, expected, actual))
-    # the second worker began where the first had committed: nothing was read twice unless
-    # it left a duplicate
+    actual = read_topics(kafka_broker, (app.source, *app.outputs))
+    duplicates = compare(app, expected, actual)
+    total = report(duplicates)
+    # the second worker began where the first had committed: a record run twice (it made a
+    # duplicate) is at or past the positions committed before the second worker started
+    redone = source_offsets(app, lines, actual[app.source], expected, duplicates)
+    early = [(p, off) for p, off in redone if off < committed[p]]
+    assert not early, (f"{len(early)} duplicates from before the committed positions "
+                       f"{committed}, e.g. {early[:5]}")
+    # the workers' counts are records fetched (a worker fetches again, after a rebalance,
+    # what it had fetched but not run yet): printed, not compared with the duplicates
     reread = first.processed() + second.processed() - count
-    print(f"{first.name} processed {first.processed():,}, {second.name} "
-          f"{second.processed():,}: {reread:,} read a second time")
-    assert second.processed() > 0
-    assert 0 <= reread <= total
+    print(f"{first.name} read {first.processed():,}, {second.name} {second.processed():,}: "
+          f"{reread:,} read a second time, {total:,} run a second time")
+    assert second.processed() > 0 and reread >= 0
