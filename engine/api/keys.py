@@ -15,6 +15,7 @@ Typed int keys also accept their decimal text (a key typed in a URL or on the co
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -49,8 +50,10 @@ def json_key(key: object) -> bytes | None:
     return _json(key)
 
 
+@functools.cache
 def key_encoder(name: str) -> Callable[[Any], bytes | None]:
-    """The function writing keys of key type `name` (None stays None)."""
+    """The function writing keys of key type `name` (None stays None); one per type, so
+    callers on a hot path (a global table's rows, lookups) need not keep it."""
     if name == "json":
         return json_key
     if name == "string":
@@ -75,6 +78,7 @@ def key_encoder(name: str) -> Callable[[Any], bytes | None]:
     return encode
 
 
+@functools.cache
 def key_reader(name: str) -> Callable[[bytes | None], str | None]:
     """The function giving a key of key type `name` as text (for results and queries)."""
     if name not in _WIDTH:
