@@ -24,6 +24,7 @@ from engine.console import (
     summary,
     table_lines,
 )
+from engine.dsl import Pipeline
 from engine.job import Job
 from engine.loader import load_pipeline
 from engine.planner import plan as compile_plan
@@ -45,6 +46,36 @@ def log_options(fn: F) -> F:
                       help="'embedded' (default) or kafka://HOST:PORT")(fn)
     return click.option("--data-dir", default=None, metavar="DIR",
                         help="embedded log directory (default $SHOAL_DATA_DIR or ./.shoal)")(fn)
+
+
+def _placements(ctx: click.Context, param: click.Parameter,
+                value: tuple[str, ...]) -> dict[str, str]:
+    """TOPIC=NAME pairs of --partitioner, as a dict."""
+    pairs = [v.partition("=") for v in value]
+    bad = [v for v, (topic, eq, name) in zip(value, pairs, strict=True)
+           if not (topic and eq and name)]
+    if bad:
+        raise click.BadParameter(f"{bad[0]!r}: expected TOPIC=PARTITIONER, e.g. buys=crc32")
+    return {topic: name for topic, _, name in pairs}
+
+
+def placement_option(fn: F) -> F:
+    """--partitioner TOPIC=NAME: how an input's producer placed its keys."""
+    return click.option(
+        "--partitioner", "partitioners", multiple=True, callback=_placements,
+        metavar="TOPIC=NAME",
+        help="how TOPIC's producer placed keys: murmur2 (Java client, default), crc32 "
+             "(librdkafka's default) or any (repartition every record); repeatable")(fn)
+
+
+def _load(app: str, partitioners: dict[str, str]) -> Pipeline:
+    """The pipeline of APP, with the inputs' partitioners given on the command line."""
+    pipeline = load_pipeline(app)
+    try:
+        pipeline.place(partitioners)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return pipeline
 
 
 async def _with_log(broker: str | None, directory: str | None, read_only: bool,
@@ -76,11 +107,13 @@ def cli() -> None:
 @click.option("--cache-entries", type=click.IntRange(min=1), default=CACHE_ENTRIES,
               show_default=True, metavar="N",
               help="entries each task keeps cached per store (memory vs. store reads)")
+@placement_option
 @log_options
 def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | None, port: int,
-        cache_entries: int, data_dir: str | None, broker: str | None) -> None:
+        cache_entries: int, partitioners: dict[str, str], data_dir: str | None,
+        broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
-    pipeline = load_pipeline(app)
+    pipeline = _load(app, partitioners)
     compile_plan(pipeline)  # plan errors before touching the log
     config = WorkerConfig(until_caught_up=until_caught_up, drain=drain,
                           commit_interval_ms=commit_interval, cache_entries=cache_entries)
@@ -257,12 +290,13 @@ def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
 @click.option("--prefix", default=None, help="only keys starting with this")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="at most N rows")
 @click.option("--data-dir", default=None, metavar="DIR", help="embedded log directory")
+@placement_option
 def query(app: str, table: str, key: str | None, prefix: str | None, limit: int | None,
-          data_dir: str | None) -> None:
+          data_dir: str | None, partitioners: dict[str, str]) -> None:
     """Print TABLE of APP as JSON lines: one KEY, or all rows (from the committed state)."""
     from engine.app import App
 
-    pipeline = load_pipeline(app)
+    pipeline = _load(app, partitioners)
     served = query_via_server(data_dir_of(data_dir), pipeline.name, table, key, prefix, limit)
     if served is not None:
         for row in served:
@@ -287,11 +321,13 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
 @click.argument("app")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
               show_default=True)
+@placement_option
 @log_options
-def describe(app: str, fmt: str, data_dir: str | None, broker: str | None) -> None:
+def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | None,
+             broker: str | None) -> None:
     """Print the compiled topology of APP: sub-topologies, tasks, topics, stores. With
     --broker (or --data-dir) it also counts the tasks from the topics' partitions."""
-    pipeline = load_pipeline(app)
+    pipeline = _load(app, partitioners)
     if broker is None and data_dir is None:
         click.echo(RENDERERS[fmt](compile_plan(pipeline)))
         return

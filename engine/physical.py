@@ -61,7 +61,7 @@ class TaskRuntime(Protocol):
 
     def processor(self, node: int, emit: Emit | None) -> Callable[..., None]: ...
 
-    def misplaced(self, topic: str, offset: int, key: bytes) -> None:
+    def misplaced(self, topic: str, offset: int, key: bytes, null_key: bool) -> None:
         """Check that a sampled record of a keyed input is in its key's partition."""
 
 

@@ -52,7 +52,9 @@ class Source(Node):
             return {"topic": self.topic, "internal": True}
         schema = getattr(self.schema, "__name__", None) or "json"
         time = self.time if isinstance(self.time, str | None) else callable_name(self.time)
-        return {"topic": self.topic, "schema": schema, "key": self.key_field, "time": time}
+        placed = {} if self.partitioner == "murmur2" else {"partitioner": self.partitioner}
+        return {"topic": self.topic, "schema": schema, "key": self.key_field, "time": time,
+                **placed}
 
     def prepare(self, ctx: FuseContext) -> None:
         """Write the body of the prepare loop of an external source: decode `raw` into `v`,
@@ -65,15 +67,20 @@ class Source(Node):
             w.line(f"v = None if raw is None else {decode}(raw)")
         else:
             w.line(f"v = {decode}(raw)")
+        sample = f"off % {PLACEMENT_SAMPLE} == 0"  # one record in 16: where its key goes?
         if self.key_field is not None:
             ctx.stage("key", self.name)
             with w.block("if k is None:" if not self.tombstones
                          else "if k is None and v is not None:"):
                 w.line(f"k = {w.const(key_encoder(self.key_type), 'keyb')}"
                        f"({_field_access(self.schema, 'v', self.key_field)})")
-        if self.check_placement:  # one record in PLACEMENT_SAMPLE: is it where its key goes?
-            with w.block(f"if off % {PLACEMENT_SAMPLE} == 0 and k is not None:"):
-                w.line(f"misplaced({self.topic!r}, off, k)")
+                if self.check_placement:  # a key from the value: the wire key was null
+                    with w.block(f"if {sample}:"):
+                        w.line(f"misplaced({self.topic!r}, off, k, True)")
+        if self.check_placement:
+            with w.block(f"{'el' if self.key_field is not None else ''}if {sample} "
+                         "and k is not None:"):
+                w.line(f"misplaced({self.topic!r}, off, k, False)")
         if self.time is not None:
             ctx.stage("time", self.name)
             with w.blocks(("if v is not None:",) if self.tombstones else ()):

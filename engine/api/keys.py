@@ -28,6 +28,23 @@ _PYTHON: dict[object, str] = {int: "int", str: "string", bytes: "bytes"}
 _json = msgspec.json.Encoder().encode
 
 
+# How a producer placed keys in partitions (`partitioner=` on a stream or table):
+# "murmur2" (Kafka's Java client and Shoal), "crc32" (librdkafka's default, consistent_random)
+# or "any" (not by key: null keys, or an unknown producer; every record is repartitioned).
+PARTITIONERS = ("murmur2", "crc32", "any")
+_PLACEMENT_ALIASES = {"murmur2_random": "murmur2", "consistent": "crc32",
+                      "consistent_random": "crc32", "random": "any"}
+
+
+def partitioner_name(spec: str | None) -> str:
+    """The partitioner named by `spec` (None: murmur2); librdkafka's names are accepted."""
+    named = _PLACEMENT_ALIASES.get(spec or "murmur2", spec or "murmur2")
+    if named not in PARTITIONERS:
+        raise ValueError(f"partitioner must be one of {PARTITIONERS} (or librdkafka's "
+                         f"murmur2_random, consistent_random, consistent, random), got {spec!r}")
+    return named
+
+
 def key_type_name(spec: KeySpec) -> str:
     """The name of a key type given as a name, `int`, `str`, `bytes` or None (json)."""
     named = "json" if spec is None else _PYTHON.get(spec, spec)

@@ -25,6 +25,7 @@ class Node:
     parents: tuple[int, ...]
     pipeline: str = field(default="", kw_only=True)
     key_type: str = field(default="json", kw_only=True)  # of the output's keys (api/keys.py)
+    partitioner: str = field(default="murmur2", kw_only=True)  # how its keys are placed
 
     @property
     def kind(self) -> str:

@@ -5,13 +5,14 @@ Every call validates its arguments at once, so mistakes point at the line that m
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from engine.api import Node, PlanError
 from engine.api.codec import declarable
-from engine.api.keys import KeySpec, key_type_name
+from engine.api.keys import KeySpec, key_type_name, partitioner_name
 from engine.api.nodes import TableNode
 from engine.api.serde import Schema, value_decoder
 from engine.api.windows import WindowSpec
@@ -85,11 +86,19 @@ class Pipeline:
         time: TimeSpec = None,
         name: str | None = None,
         key_type: KeySpec = None,
+        partitioner: str | None = None,
     ) -> Stream:
         """A stream over `topic`. value: msgspec Struct or dict (JSON); key: field that the
         record key holds; time: field (epoch ms) or callable giving the event time;
         key_type: how keys are written ("json" by default; int, "long", str, bytes: the
-        Java serializers' bytes, see engine/api/keys.py)."""
+        Java serializers' bytes, see engine/api/keys.py); partitioner: how its producer
+        placed keys in partitions ("murmur2" by default, as Kafka's Java client; "crc32" for
+        librdkafka's default; "any" when records are not placed by their key, e.g. null
+        wire keys: they are repartitioned before a join or an aggregation).
+
+            >>> p = Pipeline("shop")
+            >>> buys = p.stream("buys", key="order_id", partitioner="crc32")
+        """
         check_topic(topic)
         if key is not None and not isinstance(key, str):
             raise TypeError(f"stream(key=...) must be a field name, got {type(key).__name__}")
@@ -98,13 +107,16 @@ class Pipeline:
         check_name(name, "stream", required=False)
         node_name = name or f"source.{topic}"
         return self._add(Source, (), node_name, topic=topic, schema=value, key_field=key,
-                         time=time, key_type=key_type_name(key_type))
+                         time=time, key_type=key_type_name(key_type),
+                         partitioner=partitioner_name(partitioner))
 
     def table(self, topic: str, value: Schema = None, key: str | None = None,
-              time: TimeSpec = None, *, name: str, key_type: KeySpec = None) -> Table:
+              time: TimeSpec = None, *, name: str, key_type: KeySpec = None,
+              partitioner: str | None = None) -> Table:
         """A table over `topic`: the latest value per key (a null value deletes the key),
-        materialised in the store `name` and queryable by that name. key_type: as for
-        stream(); a table produced by a Java service with int keys is key_type=int.
+        materialised in the store `name` and queryable by that name. key_type and
+        partitioner: as for stream(); a table produced by a Java service with int keys is
+        key_type=int.
 
             >>> p = Pipeline("shop")
             >>> customers = p.table("customers", key_type=int, name="customers")
@@ -113,7 +125,8 @@ class Pipeline:
         check_topic(topic)
         stream = self._add(Source, (), f"{name}.source", topic=topic, schema=value,
                            key_field=key, time=time, tombstones=True,
-                           key_type=key_type_name(key_type))
+                           key_type=key_type_name(key_type),
+                           partitioner=partitioner_name(partitioner))
         node = self._add(Materialize, (stream.node_id,), name)
         return Table(self, node.node_id)
 
@@ -129,6 +142,25 @@ class Pipeline:
                          decode=value_decoder(value), key_field=key,
                          key_type=key_type_name(key_type))
         return GlobalTable(self, node.node_id)
+
+    def place(self, partitioners: dict[str, str]) -> None:
+        """Say how the producers of some input topics placed their keys, as `partitioner=`
+        on stream() or table() would (`shoal run --partitioner TOPIC=NAME` calls this).
+
+            >>> p = Pipeline("shop")
+            >>> buys = p.stream("buys", key="order_id")
+            >>> p.place({"buys": "crc32"})
+        """
+        inputs = {n.topic: i for i, n in enumerate(self.nodes)
+                  if isinstance(n, Source) and not n.internal}
+        unknown = sorted(set(partitioners) - set(inputs))
+        if unknown:
+            raise PlanError(f"pipeline '{self.name}' does not read {', '.join(unknown)} "
+                            f"(inputs: {', '.join(sorted(inputs)) or 'none'})")
+        for topic, spec in partitioners.items():
+            node = self.nodes[inputs[topic]]
+            self.nodes[inputs[topic]] = dataclasses.replace(
+                node, partitioner=partitioner_name(spec))
 
     def _add(self, cls: type[Node], parents: tuple[int, ...], name: str | None,
              **fields: Any) -> Stream:

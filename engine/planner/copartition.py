@@ -67,7 +67,7 @@ def copartition(graph: Graph, pipeline: str, counts: Mapping[str, int]) -> Graph
                 continue
             if isinstance(node, Source):
                 if size is not None:
-                    moved[origin] = _reroute(nodes, node, pipeline, target)
+                    moved[origin] = reroute(nodes, node, pipeline, target)
             elif size is None:
                 nodes[origin] = dataclasses.replace(node, partitions=target)  # type: ignore[call-arg]
             else:
@@ -75,8 +75,9 @@ def copartition(graph: Graph, pipeline: str, counts: Mapping[str, int]) -> Graph
     return tuple(nodes.values())
 
 
-def _reroute(nodes: dict[int, Node], source: Source, pipeline: str, target: int) -> int:
-    """Put a repartition with `target` partitions between `source` and its readers."""
+def reroute(nodes: dict[int, Node], source: Source, pipeline: str, target: int | None) -> int:
+    """Put a repartition with `target` partitions (None: as many as its writers') between
+    `source` and its readers."""
     new_id = max(nodes) + 1
     for node in list(nodes.values()):
         if source.id in node.parents:

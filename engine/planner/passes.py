@@ -12,6 +12,7 @@ from engine.dsl import Pipeline
 from engine.physical import InternalTopic, PhysicalPlan, SubTopology
 from engine.planner.copartition import copartition
 from engine.planner.fuse import fuse_subtopology
+from engine.planner.placement import place_inputs
 from engine.planner.types import pipeline_codec
 from operators import KeyBy, Repartition, Sink, Source
 from operators.global_table import GlobalTableSource
@@ -143,11 +144,12 @@ def internal_topics(subs: list[SubTopology]) -> tuple[InternalTopic, ...]:
 
 
 def plan(pipeline: Pipeline, partitions: Mapping[str, int] | None = None) -> PhysicalPlan:
-    """Compile a pipeline: validate, infer keys, co-partition joins, insert repartitions,
-    cut, fuse. partitions: the partition count of each existing topic (joins of topics
-    with different counts get a repartition; without it that is checked at run time)."""
+    """Compile a pipeline: validate, infer keys, place and co-partition inputs, insert
+    repartitions, cut, fuse. partitions: the partition count of each existing topic (joins of
+    topics with different counts get a repartition; without it that is checked at run time)."""
     graph, global_tables = split_globals(validate(tuple(pipeline.nodes), pipeline.name))
     graph = require_keys(graph, infer_keys(graph))
+    graph = place_inputs(graph, pipeline.name)
     graph = copartition(graph, pipeline.name, partitions or {})
     graph = check_placement(insert_repartitions(graph))
     parts = cut_subtopologies(graph)

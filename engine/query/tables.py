@@ -14,7 +14,7 @@ from engine.api.processor import WindowResult
 from engine.api.state import META, prefix_end, split_window_key, window_key
 from engine.physical import PhysicalPlan
 from engine.state import Backend, TaskStore
-from engine.transport.partitioner import partition_for
+from engine.transport.partitioner import KEY_HASHES
 
 Row = tuple[str | None, Any]
 
@@ -38,6 +38,10 @@ class TableView:
         """True for windowed tables (use `windows`)."""
         return self.node.windowed
 
+    def _partition(self, raw: bytes) -> int:
+        """The partition whose task holds key `raw` (placed as the table's inputs are)."""
+        return KEY_HASHES[self.node.partitioner](raw) % self.partitions
+
     def _store(self, partition: int) -> TaskStore:
         return TaskStore(self.name, partition, self.backend, cache_limit=0, codec=self.codec)
 
@@ -47,7 +51,7 @@ class TableView:
             raise TypeError(f"table '{self.name}' is windowed: use windows(key, ...)")
         raw = key_encoder(self.node.key_type)(key)
         assert raw is not None
-        stored = self._store(partition_for(raw, self.partitions)).get(raw)
+        stored = self._store(self._partition(raw)).get(raw)
         return None if stored is None else self.node.table_value(stored)
 
     def _entries(self) -> Iterator[tuple[bytes, Any]]:
@@ -81,7 +85,7 @@ class TableView:
         assert raw is not None
         lo = window_key(raw, start if start is not None else -(1 << 62))
         hi = window_key(raw, end) if end is not None else prefix_end(window_key(raw, 0)[:-8])
-        store = self._store(partition_for(raw, self.partitions))
+        store = self._store(self._partition(raw))
         found = []
         for wk, stored in store.items(lo, hi):
             start = split_window_key(wk)[1]

@@ -26,28 +26,54 @@ class Lateness:
 @dataclass
 class Placement:
     """Sampled records of a keyed input and how many were not in their key's partition
-    (with one example: key, partition it is in, partition it belongs in)."""
+    (with one example: key, partition it is in, partition it belongs in); of those, how many
+    had a null wire key, and how many each other partitioner would have placed right."""
 
     topic: str
+    partitioner: str = "murmur2"
     checked: int = 0
     wrong: int = 0
     example: tuple[bytes, int, int] | None = None
+    null_keys: int = 0
+    fits: dict[str, int] = field(default_factory=dict)
 
     def add(self, other: Placement) -> None:
         """Sum another task's counts into these."""
         self.checked += other.checked
         self.wrong += other.wrong
         self.example = self.example or other.example
+        self.null_keys += other.null_keys
+        for name, count in other.fits.items():
+            self.fits[name] = self.fits.get(name, 0) + count
 
     def warning(self) -> str:
-        """One line for the user: what is wrong and which producer setting fixes it."""
+        """One line for the user: what is wrong and which setting fixes it."""
         key, at, home = self.example or (b"", 0, 0)
         return (f"warning: {self.wrong:,} of {self.checked:,} sampled records of "
-                f"'{self.topic}' are not in the partition their key hashes to (e.g. key "
-                f"{key.decode('utf-8', 'replace')!r} in partition {at}, which belongs in "
-                f"{home}): joins and aggregations over them are wrong. Produce '{self.topic}' "
-                "with Kafka's default partitioner, murmur2 of the key (librdkafka clients: "
-                "partitioner=murmur2_random), or key_by(...) it first")
+                f"'{self.topic}' are not in the partition their key hashes to by "
+                f"{self.partitioner} (e.g. key {key.decode('utf-8', 'replace')!r} in "
+                f"partition {at}, which belongs in {home}): joins and aggregations over them "
+                f"are wrong. {self.fix()}")
+
+    def fix(self) -> str:
+        """What the user should do, from what the misplaced samples look like."""
+        declare = (f"declare it on the input, p.stream('{self.topic}', ..., "
+                   "partitioner={}), or run with --partitioner {}={}")
+        if self.null_keys == self.wrong:
+            return ("They have no key on the wire (it comes from the value), so they stay "
+                    "where their producer put them: give them keys, or "
+                    + declare.format('"any"', self.topic, "any")
+                    + " (every record is then repartitioned)")
+        fitting = [name for name, count in sorted(self.fits.items()) if count == self.wrong]
+        if fitting:
+            hint = " (librdkafka's default)" if fitting[0] == "crc32" else ""
+            return (f"They look placed by {fitting[0]}{hint}: "
+                    + declare.format(f'"{fitting[0]}"', self.topic, fitting[0])
+                    + ", or produce with murmur2 (librdkafka: partitioner=murmur2_random)")
+        return ("Produce with Kafka's default partitioner, murmur2 of the key (librdkafka: "
+                "partitioner=murmur2_random), or "
+                + declare.format('"any"', self.topic, "any")
+                + " (every record is then repartitioned)")
 
 
 @dataclass

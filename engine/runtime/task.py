@@ -25,6 +25,7 @@ from engine.runtime.outputs import Outputs, Routed
 from engine.runtime.stats import Placement
 from engine.runtime.taskenv import TaskContext, TaskEnv
 from engine.transport.base import StateWrite
+from engine.transport.partitioner import KEY_HASHES
 
 
 @dataclass
@@ -104,16 +105,23 @@ class Task:
         return f"{self.sub.id}_{self.partition}"
 
     # -- what the generated factory uses -------------------------------------------------
-    def misplaced(self, topic: str, offset: int, key: bytes) -> None:
-        """Count a sampled record of `topic`, and whether its key hashes elsewhere."""
+    def misplaced(self, topic: str, offset: int, key: bytes, null_key: bool) -> None:
+        """Count a sampled record of `topic`, and whether its key hashes elsewhere under
+        the input's partitioner (and where the others would put it)."""
         found = self.placement.get(topic)
         if found is None:
-            found = self.placement[topic] = Placement(topic)
+            source = next(n for n in self.sub.nodes if getattr(n, "topic", None) == topic)
+            found = self.placement[topic] = Placement(topic, source.partitioner)
         found.checked += 1
-        home = self.env.partitioner.hash(key) % self.env.counts[topic]
+        count = self.env.counts[topic]
+        home = KEY_HASHES[found.partitioner](key) % count
         if home != self.partition:
             found.wrong += 1
             found.example = found.example or (key, self.partition, home)
+            found.null_keys += null_key
+            for name, hash_of in KEY_HASHES.items():
+                if name != found.partitioner and hash_of(key) % count == self.partition:
+                    found.fits[name] = found.fits.get(name, 0) + 1
 
     def processor(self, node_id: int, emit: Emit | None) -> Callable[..., None]:
         """Build node `node_id`'s processor for this task; returns its `process`."""

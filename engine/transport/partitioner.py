@@ -1,9 +1,12 @@
 """Kafka's default partitioner: murmur2 of the key bytes, so embedded and Kafka runs (and
-outside producers) place every key in the same partition."""
+outside producers) place every key in the same partition. Also librdkafka's CRC32, to check
+and read inputs that its clients produced with their default partitioner."""
 
 from __future__ import annotations
 
 import struct
+import zlib
+from collections.abc import Callable
 
 _M = 0x5BD1E995
 _SEED = 0x9747B28C
@@ -31,6 +34,17 @@ def murmur2(data: bytes) -> int:
     h ^= h >> 13
     h = (h * _M) & _MASK
     return h ^ (h >> 15)
+
+
+def positive_murmur2(data: bytes) -> int:
+    """murmur2 as Kafka's partitioner uses it (sign bit cleared)."""
+    return murmur2(data) & 0x7FFFFFFF
+
+
+# The hash each partitioner of engine/api/keys.PARTITIONERS takes modulo the partition count
+# (librdkafka's consistent partitioners: rd_crc32(key) % partitions, the zlib CRC-32).
+KEY_HASHES: dict[str, Callable[[bytes], int]] = {"murmur2": positive_murmur2,
+                                                 "crc32": zlib.crc32}
 
 
 def partition_for(key: bytes, partitions: int) -> int:

@@ -16,7 +16,6 @@ and a paused worker, each on a Tansu broker of its own.
 from __future__ import annotations
 
 import json
-import re
 import signal
 import time
 from collections import Counter
@@ -26,12 +25,11 @@ from typing import Any
 
 import pytest
 
-from apps.generate import catalogue, orders, shop, stock
+from apps.generate import orders, shop
 from engine.api.records import read_seq
 from engine.loader import load_pipeline
 from engine.planner import plan
 from tests.helpers.shoal import (
-    Rows,
     Workers,
     cli,
     embedded,
@@ -41,6 +39,7 @@ from tests.helpers.shoal import (
     read_all,
     stores,
 )
+from tests.helpers.shop_runs import produce, results, run_on_kafka, shop_inputs
 from tests.kafka_broker import Broker, tansu
 
 pytestmark = pytest.mark.slow
@@ -56,48 +55,6 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield started
 
 
-def shop_inputs(tmp_path: Path) -> dict[str, dict[str, tuple[Path, str]]]:
-    """Input files per app: topic -> (file, key field)."""
-    def write(name: str, lines: list[str]) -> Path:
-        path = tmp_path / f"{name}.jsonl"
-        path.write_text("".join(f"{line}\n" for line in lines))
-        return path
-
-    buys, shipped = shop(4_000, seed=21)
-    return {
-        "apps/shop_tables.py": {"orders": (write("orders", list(orders(6_000, seed=5))),
-                                           "order_id"),
-                                "stock": (write("stock", list(stock(2_000, seed=6))), "sku")},
-        "apps/shop.py": {"products": (write("products", list(catalogue())), "sku"),
-                         "buys": (write("buys", buys), "order_id"),
-                         "shipped": (write("shipped", shipped), "order_id")},
-    }
-
-
-def produce(files: dict[str, tuple[Path, str]], *where: str) -> None:
-    for topic, (file, key) in files.items():
-        cli("produce", topic, file, "--key", key, "--time", "ts", "--partitions",
-            str(PARTITIONS), *where)
-
-
-def per_key(rows: Rows) -> dict[bytes | None, list[bytes | None]]:
-    out: dict[bytes | None, list[bytes | None]] = {}
-    for records in rows.values():
-        for key, value in records:
-            out.setdefault(key, []).append(value)
-    return out
-
-
-def results(app: str, open_log: object) -> dict[str, object]:
-    """What a run of `app` left: its outputs per key, its dead letters, its stores."""
-    physical = plan(load_pipeline(app), {t: PARTITIONS for t in ("orders", "stock",
-                                                                "products", "buys", "shipped")})
-    found = log_contents(open_log, [*physical.sink_topics, physical.dead_letter_topic])  # type: ignore[arg-type]
-    return {"out": {t: per_key(found[t]) for t in physical.sink_topics},
-            "dead": Counter(r for rows in found[physical.dead_letter_topic].values() for r in rows),
-            "stores": stores(open_log, physical)}  # type: ignore[arg-type]
-
-
 def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
     """The group committed every record of `topics`."""
     async def body(log: Any) -> bool:
@@ -108,28 +65,6 @@ def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:
                 return False
         return True
     return on_log(kafka(bootstrap), body)
-
-
-def run_on_kafka(app: str, files: dict[str, tuple[Path, str]], count: int, broker: Broker,
-                 logs: Path) -> None:
-    """The input produced, then `count` workers of `app` started at once, each running to the
-    end of its input (--drain: every window closes); each got tasks at some point."""
-    produce(files, "--broker", broker.url)
-    workers = Workers(["run", app, "--drain", "--broker", broker.url, "--commit-interval",
-                       "100"], logs)
-    for _ in range(count):
-        workers.start()
-    try:
-        began = time.monotonic()
-        for n, proc in enumerate(workers.procs):
-            assert proc.wait(timeout=240) == 0, workers.text(n)[-3000:]
-            assert "Traceback" not in workers.text(n), workers.text(n)[-3000:]
-        print(f"{app} on {count} workers: drained in {time.monotonic() - began:.1f}s")
-        for n in range(count):
-            assert re.search(r": [1-9]\d* tasks \(", workers.text(n)), \
-                f"worker {n} never got a task:\n{workers.texts()}"
-    finally:
-        workers.kill()
 
 
 @pytest.mark.parametrize("app, count", [("apps/shop_tables.py", 2), ("apps/shop_tables.py", 3),
