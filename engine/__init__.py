@@ -1,7 +1,8 @@
 """Shoal: stateful stream processing for Python.
 
-Public API: `Pipeline` (build a pipeline), `windows` and `aggregators` (for tables),
-`plan` (compile it), `ShoalError` and its kin.
+Public API: `Pipeline` (build a pipeline), `windows`, `aggregators` and `Aggregator` (for
+tables), `plan` (compile it), `App` (run it and query its tables from Python), `ShoalError`
+and its kin.
 
 The names are loaded on first use, so that importing a lower layer (`engine.runtime`,
 `engine.transport`, ...) does not load the DSL, the planner and every operator.
@@ -21,7 +22,9 @@ if TYPE_CHECKING:
         aggregators,
         windows,
     )
+    from engine.api.aggregators import Aggregator
     from engine.api.processor import WindowResult
+    from engine.app import App
     from engine.dsl import GlobalTable, Pipeline, Stream, Table
     from engine.planner import plan
 
@@ -30,11 +33,12 @@ _WHERE = {
     "ShoalError": "engine.api", "aggregators": "engine.api", "windows": "engine.api",
     "WindowResult": "engine.api.processor", "GlobalTable": "engine.dsl",
     "Pipeline": "engine.dsl", "Stream": "engine.dsl", "Table": "engine.dsl",
-    "plan": "engine.planner",
+    "plan": "engine.planner", "Aggregator": "engine.api.aggregators", "App": "engine.app",
 }
 
-__all__ = ["ConfigError", "GlobalTable", "Pipeline", "PipelineFailed", "PlanError",
-           "ShoalError", "Stream", "Table", "WindowResult", "aggregators", "plan", "windows"]
+__all__ = ["Aggregator", "App", "ConfigError", "GlobalTable", "Pipeline", "PipelineFailed",
+           "PlanError", "ShoalError", "Stream", "Table", "WindowResult", "aggregators", "plan",
+           "windows"]
 
 
 def __getattr__(name: str) -> Any:

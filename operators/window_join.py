@@ -1,23 +1,28 @@
 """Stream-stream joins within a time window, with Kafka Streams semantics.
 
-A left record at tl and a right record at tr join when tl - before <= tr <= tl + after; the
-joined result carries the later of the two times. Both sides are buffered per key (stores
-`<name>.left` / `<name>.right`, key b"k" + record key -> [[t, value, matched], ...] sorted by
-t), so a lookup is one point read that the store's cache usually answers. Each arrival first
-expires what its stream time closes, then joins every buffered partner at once. A record
-expires once stream time > its time + reach + grace: then, for left/outer joins, an
-unmatched record is emitted with a None partner (never earlier, never twice; at its own
-time) and it is purged. A record that arrives already expired is late.
+A left record at tl and a right record at tr join when tl - before <= tr <= tl + after (an
+interval join), when both fall in the same tumbling window [ws, ws + size) (a window join), or
+when tl - before <= tr <= until(left) (bounds from the left record's fields: an auction and
+its bids up to its `expires`); the joined result carries the later of the two times. Both
+sides are buffered per key (stores `<name>.left` / `<name>.right`, key b"k" + record key ->
+[[t, value, matched], ...] sorted by t), so a lookup is one point read that the store's cache
+usually answers. Each arrival first expires what its stream time closes, then joins every
+buffered partner at once. A record expires once stream time passes its deadline (its last
+possible partner's time + grace): then, for left/outer joins, an unmatched record is emitted
+with a None partner (never earlier, never twice; at its own time) and it is purged. A record
+that arrives when some partner it could have had may be gone is late.
 """
 
 from __future__ import annotations
 
 import bisect
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
 from typing import Any
 
+from engine.api import callable_name
 from engine.api.errors import LateRecord
 from engine.api.processor import (
     Emit,
@@ -37,21 +42,54 @@ FOREVER = 1 << 62
 
 @dataclass(frozen=True, slots=True)
 class WindowJoin(TwoSidedJoin):
-    """left ⋈ right within [before, after] ms; how = inner, left or outer."""
+    """left ⋈ right within [before, after] ms, in the same tumbling window of `window` ms
+    (when > 0), or from left.t - before up to until(left) (when set); how = inner, left or
+    outer."""
 
     joiner: Joiner
     how: str
     before: int
     after: int
     grace: int
+    window: int = 0
+    until: Callable[[Any], int] | None = None
+
+    def deadline(self, ts: int, side: int, value: Any) -> int:
+        """The last stream time at which a buffered record of `side` may meet a partner."""
+        if self.window:
+            return ts - ts % self.window + self.window - 1 + self.grace
+        if self.until is not None:  # a later left may still reach back `before` from a right
+            return (self.until(value) if side == 0 else ts + 2 * self.before) + self.grace
+        return ts + (self.after if side == 0 else self.before) + self.grace
+
+    def closes(self, ts: int, side: int, value: Any) -> int:
+        """The last stream time at which a record of `side` may arrive (later: late)."""
+        if self.until is not None:  # every partner it could have is still buffered
+            return ts + (self.before if side == 0 else 0) + self.grace
+        return self.deadline(ts, side, value)
+
+    def bounds(self, ts: int, side: int, value: Any) -> tuple[int, int]:
+        """The times a partner of a record of `side` at `ts` may have (inclusive; for a
+        right record of an until= join, the left partners also need until(left) >= ts)."""
+        if self.window:
+            start = ts - ts % self.window
+            return start, start + self.window - 1
+        if self.until is not None:
+            return ((ts - self.before, self.until(value)) if side == 0
+                    else (-FOREVER, ts + self.before))
+        return ((ts - self.before, ts + self.after) if side == 0
+                else (ts - self.after, ts + self.before))
 
     @property
     def stores(self) -> tuple[str, ...]:
         return (f"{self.name}.left", f"{self.name}.right")
 
     def describe(self) -> dict[str, Any]:
-        return {"join": f"stream-stream {self.how}", "before_ms": self.before,
-                "after_ms": self.after, "grace_ms": self.grace}
+        within = ({"window_ms": self.window} if self.window
+                  else {"before_ms": self.before, "until": callable_name(self.until)}
+                  if self.until is not None
+                  else {"before_ms": self.before, "after_ms": self.after})
+        return {"join": f"stream-stream {self.how}", **within, "grace_ms": self.grace}
 
     def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
         return BufferJoin(ctx.store(self.stores[0]), ctx.store(self.stores[1]), self, emit)
@@ -64,14 +102,14 @@ class BufferJoin(Processor):
                  emit: Emit | None) -> None:
         self.sides, self.node, self.emit = (left, right), node, emit
         self.clock = StreamClock(left)
-        # how far past its own time a record can still meet a partner, per side
-        self.reach = (node.after + node.grace, node.before + node.grace)
+        self.deadline = node.deadline
         keep = emit is not None
         self.keep = (keep and node.how != "inner", keep and node.how == "outer")
         self.expiry: list[tuple[int, int, bytes]] = []
         for side, store in enumerate(self.sides):
             for bk, entries in store.items(b"k", b"l"):
-                self.expiry.append((entries[0][0] + self.reach[side], side, bk))
+                self.expiry.append((min(self.deadline(t, side, v) for t, v, _ in entries),
+                                    side, bk))
         heapq.heapify(self.expiry)
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
@@ -80,16 +118,17 @@ class BufferJoin(Processor):
         now = self.clock.observe(ts)
         if self.expiry and self.expiry[0][0] < now:
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
-        if ts + self.reach[side] < now:
-            self.clock.late_by(now - ts - self.reach[side] + self.node.grace)
+        closes = self.node.closes(ts, side, value)
+        if closes < now:
+            self.clock.late_by(now - closes + self.node.grace)
             raise LateRecord(f"event time {ts}: its join window closed (stream time "
                              f"{now}, grace {self.node.grace} ms)")
         bk = b"k" + key
         matched = self._match(key, bk, value, ts, side)
         own = self.sides[side]
         entries = own.get(bk) or []
-        if not entries or ts < entries[0][0]:
-            heapq.heappush(self.expiry, (ts + self.reach[side], side, bk))
+        if not entries or ts < entries[0][0] or self.node.until is not None:
+            heapq.heappush(self.expiry, (self.deadline(ts, side, value), side, bk))
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
 
@@ -99,15 +138,18 @@ class BufferJoin(Processor):
         partners = other.get(bk)
         if not partners:
             return False
-        lo, hi = ((ts - self.node.before, ts + self.node.after) if side == 0
-                  else (ts - self.node.after, ts + self.node.before))
+        lo, hi = self.node.bounds(ts, side, value)
         first = bisect.bisect_left(partners, lo, key=_TIME)
         last = bisect.bisect_right(partners, hi, key=_TIME)
-        if first == last:
+        found = partners[first:last]
+        until = self.node.until
+        if until is not None and side == 1:
+            found = [entry for entry in found if until(entry[1]) >= ts]
+        if not found:
             return False
         joiner, emit = self.node.joiner, self.emit
         flag = self.keep[1 - side]  # only partners that may be emitted unmatched
-        for entry in partners[first:last]:
+        for entry in found:
             if flag and not entry[2]:
                 entry[2] = True
                 other.put(bk, partners)
@@ -124,22 +166,36 @@ class BufferJoin(Processor):
         due: list[tuple[int, int, bytes, Any]] = []
         while expiry and expiry[0][0] < now:
             _, side, bk = heapq.heappop(expiry)
-            store, reach = self.sides[side], self.reach[side]
+            store = self.sides[side]
             entries = store.get(bk) or []
-            cut = bisect.bisect_left(entries, now - reach, key=_TIME)
+            gone, rest = self._split(entries, side, now)
             if self.keep[side]:
-                due.extend((t, 1 - side, bk, value) for t, value, matched in entries[:cut]
+                due.extend((t, 1 - side, bk, value) for t, value, matched in gone
                            if not matched)
-            rest = entries[cut:]
-            store.put(bk, rest or None)
+            if len(rest) != len(entries):
+                store.put(bk, rest or None)
             if rest:
-                heapq.heappush(expiry, (rest[0][0] + reach, side, bk))
+                heapq.heappush(expiry, (min(self.deadline(t, side, v) for t, v, _ in rest)
+                                        if self.node.until is not None and side == 0
+                                        else self.deadline(rest[0][0], side, rest[0][1]),
+                                        side, bk))
         if due and self.emit is not None:
             due.sort(key=_EXPIRED)
             joiner = self.node.joiner
             for t, left, bk, value in due:
                 pair = (value, None) if left else (None, value)
                 self.emit(bk[1:], joiner(*pair), t, True)
+
+    def _split(self, entries: list[list[Any]], side: int, now: int
+               ) -> tuple[list[list[Any]], list[list[Any]]]:
+        """The entries whose deadline has passed, and the rest (in time order)."""
+        deadline = self.deadline
+        if self.node.until is not None and side == 0:  # deadlines not in time order
+            keep = [deadline(e[0], side, e[1]) >= now for e in entries]
+            return ([e for e, k in zip(entries, keep, strict=True) if not k],
+                    [e for e, k in zip(entries, keep, strict=True) if k])
+        cut = bisect.bisect_left(entries, now, key=lambda e: deadline(e[0], side, e[1]))
+        return entries[:cut], entries[cut:]
 
     def before_commit(self) -> None:
         self.clock.save()

@@ -6,6 +6,7 @@ An aggregator has `initial()`, `add(acc, value)`, `result(acc)` and, for session
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -100,3 +101,84 @@ def reduce(fn: Callable[[Any, Any], Any]) -> Aggregator:
 
     return Aggregator(tuple, add, result=lambda acc: acc[0] if acc else None, merge=merge,
                       label="reduce")
+
+
+def _scorer(by: Field) -> Callable[[Any], Any]:
+    """`by` of a value; a tuple score becomes a list, as a stored accumulator reads back."""
+    get = _getter(by)
+
+    def score(value: Any) -> Any:
+        s = get(value)
+        return list(s) if s.__class__ is tuple else s
+
+    return score
+
+
+def top_n(n: int, by: Field) -> Aggregator:
+    """The `n` whole records with the largest `by` (a field or a function), best first; of
+    equal ones the earlier arrival ranks first and stays. The accumulator keeps (score,
+    record) pairs in rank order, so an update is one binary search."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"top_n(n=...) must be a positive int, got {n!r}")
+    get = _scorer(by)
+
+    def add(acc: list[list[Any]], value: Any) -> list[list[Any]]:
+        score = get(value)
+        at = bisect.bisect_left(acc, 1, key=lambda entry: 1 if entry[0] < score else 0)
+        if at >= n:  # not better than any of a full list: nothing changes
+            return acc
+        return [*acc[:at], [score, value], *acc[at:n - 1]]
+
+    def merge(a: list[list[Any]], b: list[list[Any]]) -> list[list[Any]]:
+        for entry in b:  # b's records arrived after a's
+            a = add(a, entry[1])
+        return a
+
+    return Aggregator(list, add, result=lambda acc: [entry[1] for entry in acc], merge=merge,
+                      label=f"top_n({n}, {by if isinstance(by, str) else 'fn'})")
+
+
+def _best(better: Callable[[Any, Any], bool], by: Field, label: str) -> Aggregator:
+    """The whole record whose `by` is best (the first of equal ones)."""
+    get = _scorer(by)
+
+    def add(acc: list[Any] | None, value: Any) -> list[Any]:
+        score = get(value)
+        return [score, value] if acc is None or better(score, acc[0]) else acc
+
+    def merge(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+        return b if a is None or (b is not None and better(b[0], a[0])) else a
+
+    return Aggregator(lambda: None, add, result=lambda acc: None if acc is None else acc[1],
+                      merge=merge, label=f"{label}({by if isinstance(by, str) else 'fn'})")
+
+
+def _all_best(better: Callable[[Any, Any], bool], by: Field, label: str) -> Aggregator:
+    """Every record whose `by` is best, in arrival order (ties all kept)."""
+    get = _scorer(by)
+
+    def add(acc: list[Any] | None, value: Any) -> list[Any]:
+        score = get(value)
+        if acc is None or better(score, acc[0]):
+            return [score, [value]]
+        return [score, [*acc[1], value]] if score == acc[0] else acc
+
+    def merge(a: list[Any] | None, b: list[Any] | None) -> list[Any] | None:
+        if a is None or b is None or a[0] != b[0]:
+            return b if a is None or (b is not None and better(b[0], a[0])) else a
+        return [a[0], a[1] + b[1]]
+
+    return Aggregator(lambda: None, add, result=lambda acc: [] if acc is None else acc[1],
+                      merge=merge, label=f"{label}({by if isinstance(by, str) else 'fn'}, ties)")
+
+
+def max_by(by: Field, ties: bool = False) -> Aggregator:
+    """The whole record with the largest `by` (the first to arrive of equal ones); with
+    ties=True, the list of every record sharing the largest `by`, in arrival order."""
+    return (_all_best if ties else _best)(lambda x, best: x > best, by, "max_by")
+
+
+def min_by(by: Field, ties: bool = False) -> Aggregator:
+    """The whole record with the smallest `by` (the first to arrive of equal ones); with
+    ties=True, the list of every record sharing the smallest `by`, in arrival order."""
+    return (_all_best if ties else _best)(lambda x, best: x < best, by, "min_by")

@@ -15,7 +15,7 @@ from engine.api.codec import declarable
 from engine.api.keys import KeySpec, key_type_name, partitioner_name
 from engine.api.nodes import TableNode
 from engine.api.serde import Schema, value_decoder
-from engine.api.windows import WindowSpec
+from engine.api.windows import TimeWindows, WindowSpec
 from engine.dsl.checks import check_fn, check_name, check_topic, pair
 from engine.dsl.table import Aggregations, GlobalTable, Table, WindowedStream, windowed
 from operators import Branch, BranchArm, Filter, FlatMap, KeyBy, Map, Merge, Sink, Source
@@ -242,15 +242,33 @@ class Stream(Aggregations):
     def join(self, other: Stream | Table | GlobalTable,
              joiner: Callable[[Any, Any], Any] = pair, *, name: str, how: str = "inner",
              within: int | None = None, before: int | None = None, after: int | None = None,
-             grace: int = 0, key: Callable[[Any], Any] | None = None) -> Stream:
+             grace: int = 0, key: Callable[[Any], Any] | None = None,
+             window: TimeWindows | None = None,
+             until: Callable[[Any], int] | None = None) -> Stream:
         """Join on the record key; the joined value is joiner(left, right), a (left, right)
         tuple by default, with None for a missing side.
         - with a Stream: records whose event times differ by at most `within` ms (or
-          right.t in [t - before, t + after]); how = inner | left | outer, unmatched
-          records are emitted once their window plus `grace` has passed;
+          right.t in [t - before, t + after]), that fall in the same tumbling `window`, or
+          with right.t in [t - before, until(left)] (bounds from the left record, e.g. an
+          auction's bids up to its `expires`); how = inner | left | outer, unmatched
+          records are emitted once their window plus `grace` has passed. Each side is
+          buffered for its window plus grace (with until=, the left side until until(left)
+          + grace, the right side 2 × before + grace);
         - with a Table: each record looks up the table's current row; how = inner | left.
         - with a GlobalTable: the same, on key(value) if given (else the record key).
-        Inputs of different partition counts are repartitioned to the larger count."""
+        Inputs of different partition counts are repartitioned to the larger count.
+
+            >>> p = Pipeline("new-sellers")
+            >>> people = p.stream("person", key="id", time="date_time")
+            >>> sellers = p.stream("auction", time="date_time").key_by(
+            ...     lambda a: a["seller"], name="by-seller")
+            >>> same = people.join(sellers, window=windows.tumbling(seconds=10),
+            ...                    name="same-window")
+        """
+        if window is not None:
+            return self._join_window(other, joiner, how, name, window, grace)
+        if until is not None:
+            return self._join_until(other, joiner, how, name, until, before or 0, grace)
         check_fn(joiner, "join")
         check_name(name, "join", required=True)
         if isinstance(other, GlobalTable) and other.pipeline is self.pipeline:
@@ -273,6 +291,42 @@ class Stream(Aggregations):
             raise ValueError("within, before, after and grace must be >= 0 ms")
         return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
                                   joiner=joiner, how=how, before=lo, after=hi, grace=grace)
+
+    def _join_window(self, other: Stream | Table | GlobalTable,
+                     joiner: Callable[[Any, Any], Any], how: str, name: str,
+                     window: TimeWindows, grace: int) -> Stream:
+        """A window join: both records in the same tumbling window."""
+        check_fn(joiner, "join")
+        check_name(name, "join", required=True)
+        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
+            raise TypeError("join(window=...) joins two streams of the same pipeline")
+        if not isinstance(window, TimeWindows) or window.advance != window.size:
+            raise ValueError("join(window=...) takes a tumbling window, e.g. "
+                             "windows.tumbling(seconds=10)")
+        if how not in ("inner", "left", "outer"):
+            raise ValueError(f"a window join is 'inner', 'left' or 'outer', got {how!r}")
+        if grace < 0:
+            raise ValueError("grace must be >= 0 ms")
+        return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
+                                  joiner=joiner, how=how, before=0, after=0, grace=grace,
+                                  window=window.size)
+
+    def _join_until(self, other: Stream | Table | GlobalTable,
+                    joiner: Callable[[Any, Any], Any], how: str, name: str,
+                    until: Callable[[Any], int], before: int, grace: int) -> Stream:
+        """A join whose window ends where the left record says."""
+        check_fn(joiner, "join")
+        check_fn(until, "join(until=...)")
+        check_name(name, "join", required=True)
+        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
+            raise TypeError("join(until=...) joins two streams of the same pipeline")
+        if how not in ("inner", "left", "outer"):
+            raise ValueError(f"a stream-stream join is 'inner', 'left' or 'outer', got {how!r}")
+        if min(before, grace) < 0:
+            raise ValueError("before and grace must be >= 0 ms")
+        return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
+                                  joiner=joiner, how=how, before=before, after=0, grace=grace,
+                                  until=until)
 
     def _join_table(self, table: Table, joiner: Callable[[Any, Any], Any], how: str,
                     name: str) -> Stream:

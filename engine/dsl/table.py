@@ -40,7 +40,9 @@ class Aggregations:
     def aggregate(self, aggregator: Aggregator, name: str) -> Table:
         """Aggregate with a custom (or built-in) Aggregator into the table `name`."""
         if not isinstance(aggregator, Aggregator):
-            raise TypeError("aggregate() takes an Aggregator (see engine.aggregators)")
+            raise TypeError("aggregate() takes an Aggregator (from engine import "
+                            "Aggregator, aggregators: Aggregator(initial, add, ...) or "
+                            "aggregators.top_n(...))")
         check_name(name, "aggregate", required=True)
         return self._aggregate(aggregator, name)
 
@@ -71,6 +73,34 @@ class Aggregations:
     def collect(self, field: Field = None, *, name: str) -> Table:
         """Every value (of a field) per key, in arrival order."""
         return self.aggregate(agg.collect(field), name)
+
+    def top_n(self, n: int, by: Field, *, name: str) -> Table:
+        """The `n` whole records with the largest `by` per key (or window), best first; of
+        equal ones the earlier arrival ranks first. An updating table of lists.
+
+            >>> p = Pipeline("auctions")
+            >>> bids = p.stream("bids", key="auction")
+            >>> top = bids.top_n(10, by="price", name="top-bids")
+        """
+        return self.aggregate(agg.top_n(n, by), name)
+
+    def max_by(self, by: Field, *, name: str, ties: bool = False) -> Table:
+        """The whole record with the largest `by` per key (or window); the first to arrive
+        of equal ones. ties=True: the list of all records sharing the largest `by`.
+
+            >>> p = Pipeline("auctions")
+            >>> winning = p.stream("bids", key="auction").max_by("price", name="winning")
+        """
+        return self.aggregate(agg.max_by(by, ties), name)
+
+    def min_by(self, by: Field, *, name: str, ties: bool = False) -> Table:
+        """The whole record with the smallest `by` per key (or window); the first to arrive
+        of equal ones. ties=True: the list of all records sharing the smallest `by`.
+
+            >>> p = Pipeline("auctions")
+            >>> first = p.stream("bids", key="auction").min_by("ts", name="first-bid")
+        """
+        return self.aggregate(agg.min_by(by, ties), name)
 
     def reduce(self, fn: Callable[[Any, Any], Any], *, name: str) -> Table:
         """fn(previous, value) folded per key."""

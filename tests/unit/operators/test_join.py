@@ -24,7 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import ConfigError, Pipeline, PlanError, plan
+from engine import ConfigError, Pipeline, PlanError, plan, windows
 from engine.api.codec import Codec
 from engine.api.serde import key_to_bytes
 from engine.runtime import Worker, run_sync
@@ -231,18 +231,27 @@ arrivals_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.in
 
 
 def join_replay(events: list[Arrival], partitions: int, before: int, after: int, grace: int,
-                how: str) -> tuple[list[tuple[str, Any]], set[int]]:
+                how: str, window: int = 0) -> tuple[list[tuple[str, Any]], set[int]]:
     """Brute force over arrival order (record i has value i): each record meets every live
-    partner in bounds; a record dies once its partition's stream time > its time + reach +
-    grace, emitted with None if unmatched (left/outer). A record arriving dead is late."""
+    partner in bounds (or, with a window size, in its tumbling window); a record dies once its
+    partition's stream time > its time + reach + grace (its window's last ms + grace),
+    emitted with None if unmatched (left/outer). A record arriving dead is late."""
     stream_time: dict[int, int] = {}
     live: list[list[Any]] = []  # [side, key, t, value, matched, partition]
     out: list[tuple[str, Any]] = []
     late: set[int] = set()
     reach = (after, before)
 
+    def last(t: int, side: int) -> int:
+        return t // window * window + window - 1 if window else t + reach[side]
+
+    def meet(left_t: int, right_t: int) -> bool:
+        if window:
+            return left_t // window == right_t // window
+        return left_t - before <= right_t <= left_t + after
+
     def expire(p: int) -> None:
-        for rec in [r for r in live if r[5] == p and r[2] + reach[r[0]] + grace < stream_time[p]]:
+        for rec in [r for r in live if r[5] == p and last(r[2], r[0]) + grace < stream_time[p]]:
             live.remove(rec)
             if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
                 out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
@@ -250,7 +259,7 @@ def join_replay(events: list[Arrival], partitions: int, before: int, after: int,
     for i, (side, key, t) in enumerate(events):
         p = partition_for(key.encode(), partitions)
         stream_time[p] = max(stream_time.get(p, t), t)
-        if t + reach[side] + grace < stream_time[p]:
+        if last(t, side) + grace < stream_time[p]:
             late.add(i)
             expire(p)
             continue
@@ -258,7 +267,7 @@ def join_replay(events: list[Arrival], partitions: int, before: int, after: int,
         for rec in live:
             if rec[0] != side and rec[1] == key:
                 left_t, right_t = (t, rec[2]) if side == 0 else (rec[2], t)
-                if left_t - before <= right_t <= left_t + after:
+                if meet(left_t, right_t):
                     rec[4] = matched = True
                     out.append((key, [i, rec[3]] if side == 0 else [rec[3], i]))
         live.append([side, key, t, i, matched, p])
@@ -309,6 +318,27 @@ def test_stream_stream_join_matches_replay(events: list[Arrival], partitions: in
     assert _late_values(d) == late, "exactly the late records are dead-lettered"
 
 
+@settings(max_examples=400, deadline=None)
+@given(events=arrivals_st, partitions=st.integers(1, 8), size=st.sampled_from([1, 7, 20]),
+       grace=st.sampled_from([0, 4]), how=st.sampled_from(["inner", "left", "outer"]))
+def test_window_join_matches_replay(events: list[Arrival], partitions: int, size: int,
+                                    grace: int, how: str) -> None:
+    """join(window=tumbling): pairs in the same window, records out of event-time order."""
+    p = Pipeline("wj")
+    buys = p.stream("buys", key="k", time="t")
+    ships = p.stream("ships", key="k", time="t")
+    buys.join(ships, lambda b, s: [None if b is None else b["v"],
+                                   None if s is None else s["v"]],
+              window=windows.tumbling(size), grace=grace, how=how, name="same").to("out")
+    d = TestDriver(p, partitions=partitions)
+    for i, (side, key, t) in enumerate(events):
+        d.pipe(("buys", "ships")[side], {"k": key, "t": t, "v": i}, key=key)
+    expected, late = join_replay(events, partitions, 0, 0, grace, how, window=size)
+    got = [(o.key, o.value) for o in d.read("out")]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert _late_values(d) == late, "exactly the late records are dead-lettered"
+
+
 @settings(max_examples=1000, deadline=None)
 @given(events=arrivals_st, olds=st.lists(st.sampled_from("abuvw"), min_size=1),
        rekeyed=st.integers(0, 1), partitions=st.integers(1, 8), bounds=bounds_st,
@@ -354,3 +384,69 @@ def test_joined_tables_are_materialized_queryable_and_joinable() -> None:
     assert dict(d.table("ab").items()) == {"1": [1, 2]}
     assert dict(d.table("abc").items()) == {"1": [1, 2, None]}
     assert "abc" in d.plan.stores
+
+
+Bounded = tuple[int, str, int, int]  # side, key, event time, lifetime (left records' until)
+
+bounded_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.integers(0, 60),
+                                st.integers(0, 15)), max_size=30)
+
+
+def until_replay(events: list[Bounded], partitions: int, before: int, grace: int,
+                 how: str) -> tuple[list[tuple[str, Any]], set[int]]:
+    """Brute force of join(until=...): left l (until = l.t + lifetime) and right r meet when
+    l.t - before <= r.t <= until(l). A left arriving after stream time l.t + before + grace,
+    or a right after r.t + grace, is late; a buffered left dies after until(l) + grace, a
+    right after r.t + 2 × before + grace (emitted with None if unmatched, left/outer)."""
+    stream_time: dict[int, int] = {}
+    live: list[list[Any]] = []  # [side, key, t, value, matched, partition, deadline]
+    out: list[tuple[str, Any]] = []
+    late: set[int] = set()
+
+    def expire(p: int) -> None:
+        for rec in [r for r in live if r[5] == p and r[6] < stream_time[p]]:
+            live.remove(rec)
+            if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
+                out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
+
+    for i, (side, key, t, life) in enumerate(events):
+        p = partition_for(key.encode(), partitions)
+        now = stream_time[p] = max(stream_time.get(p, t), t)
+        if t + (before if side == 0 else 0) + grace < now:
+            late.add(i)
+            expire(p)
+            continue
+        matched = False
+        for rec in live:
+            if rec[0] != side and rec[1] == key:
+                (lt, end), rt = ((t, t + life), rec[2]) if side == 0 else \
+                    ((rec[2], rec[6] - grace), t)
+                if lt - before <= rt <= end:
+                    rec[4] = matched = True
+                    out.append((key, [i, rec[3]] if side == 0 else [rec[3], i]))
+        deadline = (t + life if side == 0 else t + 2 * before) + grace
+        live.append([side, key, t, i, matched, p, deadline])
+        expire(p)
+    return out, late
+
+
+@settings(max_examples=400, deadline=None)
+@given(events=bounded_st, partitions=st.integers(1, 8), before=st.sampled_from([0, 3]),
+       grace=st.sampled_from([0, 4]), how=st.sampled_from(["inner", "left", "outer"]))
+def test_join_until_a_field_of_the_left_record_matches_replay(
+        events: list[Bounded], partitions: int, before: int, grace: int, how: str) -> None:
+    """join(until=...): the window of each left record ends at its own `end` field."""
+    p = Pipeline("uj")
+    auctions = p.stream("auctions", key="k", time="t")
+    bids = p.stream("bids", key="k", time="t")
+    auctions.join(bids, lambda a, b: [None if a is None else a["v"],
+                                      None if b is None else b["v"]],
+                  until=lambda a: a["end"], before=before, grace=grace, how=how,
+                  name="open").to("out")
+    d = TestDriver(p, partitions=partitions)
+    for i, (side, key, t, life) in enumerate(events):
+        d.pipe(("auctions", "bids")[side], {"k": key, "t": t, "v": i, "end": t + life}, key=key)
+    expected, late = until_replay(events, partitions, before, grace, how)
+    got = [(o.key, o.value) for o in d.read("out")]
+    assert sorted(got, key=repr) == sorted(expected, key=repr)
+    assert _late_values(d) == late, "exactly the late records are dead-lettered"

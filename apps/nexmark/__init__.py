@@ -1,0 +1,1 @@
+"""Nexmark: the NX-lite v1 generator and the queries."""
