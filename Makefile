@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := .shoal/demo
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench nexmark clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,6 +48,9 @@ lint: $(STAMP)
 
 test: $(STAMP) lint
 	$(BIN)/python -m pytest
+
+nexmark: $(STAMP)
+	$(BIN)/python -m benchmarks.nexmark $(NEXMARK_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.stateless

@@ -125,10 +125,16 @@ class BufferJoin(Processor):
                              f"{now}, grace {self.node.grace} ms)")
         bk = b"k" + key
         matched = self._match(key, bk, value, ts, side)
+        deadline = self.deadline(ts, side, value)
+        if deadline < now:  # an until= left whose window has ended: it met all it can
+            if not matched and self.keep[side] and self.emit is not None:
+                pair = (value, None) if side == 0 else (None, value)
+                self.emit(key, self.node.joiner(*pair), ts, True)
+            return
         own = self.sides[side]
         entries = own.get(bk) or []
         if not entries or ts < entries[0][0] or self.node.until is not None:
-            heapq.heappush(self.expiry, (self.deadline(ts, side, value), side, bk))
+            heapq.heappush(self.expiry, (deadline, side, bk))
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
 

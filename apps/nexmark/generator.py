@@ -193,8 +193,8 @@ def _next_person(e: int, r: int) -> int:
 
 def _persons(pool: Pools, seed: int, n0: int, rate: int, base_ms: int) -> list[Event]:
     """The person events (n mod 50 = 0) of the chunk starting at n0."""
-    sp, rows = pool.sp, []
-    for off, *r in zip(_kit(0, 0, 14).offsets, *_draws(_kit(0, 0, 14), seed, n0), strict=True):
+    kit, sp, rows = _kit(0, 0, 14), pool.sp, []
+    for off, *r in zip(kit.offsets, *_draws(kit, seed, n0), strict=True):
         n = n0 + off
         name = f"{FIRST_NAMES[r[0] % 11]} {LAST_NAMES[r[1] % 9]}"
         email = f"{_text(sp, r[2], r[3], 3, 7)}@{_text(sp, r[4], r[5], 3, 5)}.com"

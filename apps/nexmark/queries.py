@@ -41,7 +41,7 @@ def q0(p: Pipeline) -> None:
 
 
 def euros(price: int) -> str:
-    """price × 0.908, exactly, as text with 3 decimals."""
+    """price * 0.908, exactly, as text with 3 decimals."""
     milli = price * 908
     return f"{milli // 1000}.{milli % 1000:03d}"
 
@@ -120,6 +120,28 @@ def q13(p: Pipeline) -> None:
                  key=lambda b: b.auction % 10_000, name="q13-lookup").to("q13")
 
 
+def open_bids(p: Pipeline, prefix: str) -> Stream:
+    """(auction, bid) for every bid placed while its auction was open (date_time to
+    expires): a join bounded by a field of the auction."""
+    by_id = auctions(p).key_by(lambda a: a.id, name=f"{prefix}-auction-by-id", key_type=int)
+    bid = bids(p).key_by(lambda b: b.auction, name=f"{prefix}-bid-by-auction", key_type=int)
+    return by_id.join(bid, until=lambda a: a.expires, name=f"{prefix}-open")
+
+
+def q4(p: Pipeline) -> None:
+    """Average winning price per category, following each auction's highest bid."""
+    (open_bids(p, "q4").max_by(lambda ab: ab[1].price, name="q4-winning")
+     .group_by(lambda ab: ab[0].category, name="q4-by-category", key_type=int)
+     .mean(lambda ab: ab[1].price, name="q4"))
+
+
+def q9(p: Pipeline) -> None:
+    """Winning bids: each auction's highest bid while it was open (the earliest of equal
+    ones)."""
+    (open_bids(p, "q9")
+     .max_by(lambda ab: (ab[1].price, -ab[1].date_time, -ab[1].event_id), name="q9"))
+
+
 # -- windows and top-N -------------------------------------------------------------------------
 def q5(p: Pipeline) -> None:
     """Hot items: per 10 s window sliding every 2 s, the auctions with the most bids."""
@@ -178,6 +200,16 @@ def _topic_rows(columns: tuple[str, ...]) -> Callable[[Any, Any], Iterable[tuple
     return lambda _key, row: [tuple(row[c] for c in columns)]
 
 
+def _q4_rows(category: Any, mean: float) -> Iterable[tuple[Any, ...]]:
+    return [(int(category), int(mean))]
+
+
+def _q9_rows(_key: Any, pair: Any) -> Iterable[tuple[Any, ...]]:
+    a, b = pair
+    return [(a.id, a.seller, a.category, a.initial_bid, a.reserve, a.date_time, a.expires,
+             b.bidder, b.price, b.date_time)]
+
+
 def _q5_rows(start: Any, hottest: list[Any]) -> Iterable[tuple[Any, ...]]:
     return [(int(w.key), w.value, int(start)) for w in hottest]
 
@@ -213,8 +245,9 @@ class Query:
 
 QUERIES = {q.name: q for q in (
     Query("q0", q0), Query("q1", q1), Query("q2", q2), Query("q3", q3),
-    Query("q5", q5, table=True, rows=_q5_rows), Query("q7", q7),
-    Query("q8", q8, table=True, rows=_q8_rows), Query("q11", q11), Query("q13", q13),
+    Query("q4", q4, table=True, rows=_q4_rows), Query("q5", q5, table=True, rows=_q5_rows),
+    Query("q7", q7), Query("q8", q8, table=True, rows=_q8_rows),
+    Query("q9", q9, table=True, rows=_q9_rows), Query("q11", q11), Query("q13", q13),
     Query("q18", q18, table=True, rows=_q18_rows), Query("q19", q19, table=True, rows=_q19_rows),
     Query("q21", q21), Query("q22", q22),
 )}

@@ -1,7 +1,8 @@
 """Aggregations: how a table's value per key (or per window) is built from records.
 
-An aggregator has `initial()`, `add(acc, value)`, `result(acc)` and, for session windows,
-`merge(a, b)`. Accumulators are plain Python values, stored in the task's store.
+An aggregator has `initial()`, `add(acc, value)`, `result(acc)`, for session windows
+`merge(a, b)`, and, to aggregate a table whose rows change (`Table.group_by`),
+`subtract(acc, value)`. Accumulators are plain Python values, stored in the task's store.
 """
 
 from __future__ import annotations
@@ -36,19 +37,21 @@ class Aggregator:
     result: Callable[[Any], Any] = lambda acc: acc
     merge: Callable[[Any, Any], Any] | None = None
     label: str = "aggregate"
+    subtract: Callable[[Any, Any], Any] | None = None
 
 
 def count() -> Aggregator:
     """Number of records."""
     return Aggregator(lambda: 0, lambda acc, _: acc + 1, merge=lambda a, b: a + b,
-                      label="count")
+                      label="count", subtract=lambda acc, _: acc - 1)
 
 
 def sum_of(field: Field = None) -> Aggregator:
     """Sum of a field (or of fn(value), or of the value)."""
     get = _getter(field)
     return Aggregator(lambda: 0, lambda acc, v: acc + get(v), merge=lambda a, b: a + b,
-                      label=f"sum({field})" if isinstance(field, str) else "sum")
+                      label=f"sum({field})" if isinstance(field, str) else "sum",
+                      subtract=lambda acc, v: acc - get(v))
 
 
 def _pick(better: Callable[[Any, Any], bool], field: Field, label: str) -> Aggregator:
@@ -80,7 +83,8 @@ def mean_of(field: Field = None) -> Aggregator:
     return Aggregator(
         lambda: (0, 0), lambda acc, v: (acc[0] + get(v), acc[1] + 1),
         result=lambda acc: acc[0] / acc[1] if acc[1] else None,
-        merge=lambda a, b: (a[0] + b[0], a[1] + b[1]), label="mean")
+        merge=lambda a, b: (a[0] + b[0], a[1] + b[1]), label="mean",
+        subtract=lambda acc, v: (acc[0] - get(v), acc[1] - 1))
 
 
 def collect(field: Field = None) -> Aggregator:

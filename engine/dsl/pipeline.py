@@ -253,7 +253,7 @@ class Stream(Aggregations):
           auction's bids up to its `expires`); how = inner | left | outer, unmatched
           records are emitted once their window plus `grace` has passed. Each side is
           buffered for its window plus grace (with until=, the left side until until(left)
-          + grace, the right side 2 × before + grace);
+          + grace, the right side 2 * before + grace);
         - with a Table: each record looks up the table's current row; how = inner | left.
         - with a GlobalTable: the same, on key(value) if given (else the record key).
         Inputs of different partition counts are repartitioned to the larger count.
@@ -335,7 +335,8 @@ class Stream(Aggregations):
         node = self.pipeline.nodes[table.node_id]
         if not isinstance(node, TableNode) or node.windowed:
             raise PlanError(f"join() needs a materialized, non-windowed table; "
-                            f"'{node.name}' is not one (join before map_values/filter)")
+                            f"'{node.name}' is not one (give filter/map_values a "
+                            "materialized='name')")
         return self.pipeline._add(StreamTableJoin, (self.node_id,), name, table=node,
                                   joiner=joiner, how=how)
 

@@ -9,18 +9,21 @@ from typing import TYPE_CHECKING, Any
 from engine.api import PlanError
 from engine.api import aggregators as agg
 from engine.api.aggregators import Aggregator, Field
+from engine.api.keys import KeySpec, key_type_name
 from engine.api.nodes import TableNode
 from engine.api.windows import SessionWindows, SlidingWindows, TimeWindows, WindowSpec
-from engine.dsl.checks import check_name
+from engine.dsl.checks import check_fn, check_name
 from operators import Repartition
 from operators.aggregate import (
     Aggregate,
+    Materialize,
     TableFilter,
     TableMap,
     WindowAggregate,
 )
 from operators.fk_join import FKRespond, FKResult, FKSubscribe
 from operators.join import TableTableJoin
+from operators.regroup import TableRegroup, signed
 from operators.session import SessionAggregate
 from operators.sliding import SlidingAggregate
 
@@ -176,19 +179,40 @@ class Table:
         """The table's changes as a stream."""
         return self.pipeline.stream_at(self.node_id)
 
-    def map_values(self, fn: Callable[[Any], Any], name: str | None = None) -> Table:
-        """A table of fn(value) per key; deletes stay deletes."""
+    def map_values(self, fn: Callable[[Any], Any], name: str | None = None, *,
+                   materialized: str | None = None) -> Table:
+        """A table of fn(value) per key; deletes stay deletes. materialized: keep the result
+        in a store of that name (queryable, and joinable)."""
         if not callable(fn):
             raise TypeError("map_values() expects a callable")
         node = self.pipeline._add(TableMap, (self.node_id,), name, fn=fn)
-        return Table(self.pipeline, node.node_id, self.windowed)
+        return Table(self.pipeline, node.node_id, self.windowed)._materialize(materialized)
 
-    def filter(self, fn: Callable[[Any], Any], name: str | None = None) -> Table:
-        """A table of the rows fn accepts; a row it rejects is deleted downstream."""
+    def filter(self, fn: Callable[[Any], Any], name: str | None = None, *,
+               materialized: str | None = None) -> Table:
+        """A table of the rows fn accepts; a row it rejects is deleted downstream.
+        materialized: keep the result in a store of that name, so that it can be joined.
+
+            >>> p = Pipeline("shop")
+            >>> products = p.table("products", key="sku", name="products")
+            >>> garden = products.filter(lambda r: r["category"] == "garden",
+            ...                          materialized="garden-products")
+            >>> orders = p.stream("orders", key="sku").join(garden, name="garden-orders")
+        """
         if not callable(fn):
             raise TypeError("filter() expects a callable")
         node = self.pipeline._add(TableFilter, (self.node_id,), name, fn=fn)
-        return Table(self.pipeline, node.node_id, self.windowed)
+        return Table(self.pipeline, node.node_id, self.windowed)._materialize(materialized)
+
+    def _materialize(self, name: str | None) -> Table:
+        """This table kept in the store `name` (itself when name is None)."""
+        if name is None:
+            return self
+        check_name(name, "materialized", required=True)
+        if self.windowed:
+            raise PlanError("materialized= is for non-windowed tables")
+        node = self.pipeline._add(Materialize, (self.node_id,), name)
+        return Table(self.pipeline, node.node_id)
 
     def join(self, other: Table, joiner: Callable[[Any, Any], Any], how: str = "inner", *,
              name: str, on: Callable[[Any], Any] | None = None) -> Table:
@@ -223,6 +247,43 @@ class Table:
     def to(self, topic: str, name: str | None = None) -> None:
         """Write the table's changes (None = delete) to `topic`."""
         self.to_stream().to(topic, name)
+
+    def group_by(self, fn: Callable[[Any], Any], *, name: str,
+                 key_type: KeySpec = None) -> GroupedTable:
+        """Re-group the rows by fn(row) to aggregate them (count, sum, mean, or an
+        Aggregator with subtract=): a row that changes leaves its old group and joins its
+        new one, so the aggregates follow the table (Kafka Streams' groupBy with adder and
+        subtractor). Each group's changes go through `<pipeline>-<name>-repartition`.
+
+            >>> p = Pipeline("auctions")
+            >>> winning = p.stream("bids", key="auction").max_by("price", name="winning")
+            >>> per_category = winning.group_by(lambda b: b["category"], name="by-category")
+            >>> average = per_category.mean("price", name="average-winning-price")
+        """
+        check_fn(fn, "group_by")
+        check_name(name, "group_by", required=True)
+        if self.windowed:
+            raise PlanError(f"group_by() needs a non-windowed table; '{self.name}' is "
+                            "windowed (to_stream() it and key_by(...) instead)")
+        typed = key_type_name(key_type)
+        regroup = self.pipeline._add(TableRegroup, (self.node_id,), name, fn=fn,
+                                     group_key_type=typed, key_type=typed)
+        moved = self.pipeline._add(Repartition, (regroup.node_id,), f"{name}.repartition",
+                                   topic=f"{self.pipeline.name}-{name}-repartition")
+        return GroupedTable(self.pipeline, moved.node_id)
+
+
+@dataclass(frozen=True)
+class GroupedTable(Aggregations):
+    """A table's rows re-grouped (Table.group_by): aggregations that can subtract a row."""
+
+    pipeline: Pipeline
+    node_id: int
+
+    def _aggregate(self, aggregator: Aggregator, name: str) -> Table:
+        stream = self.pipeline._add(Aggregate, (self.node_id,), name,
+                                    aggregator=signed(aggregator))
+        return Table(self.pipeline, stream.node_id)
 
 
 @dataclass(frozen=True)

@@ -397,7 +397,7 @@ def until_replay(events: list[Bounded], partitions: int, before: int, grace: int
     """Brute force of join(until=...): left l (until = l.t + lifetime) and right r meet when
     l.t - before <= r.t <= until(l). A left arriving after stream time l.t + before + grace,
     or a right after r.t + grace, is late; a buffered left dies after until(l) + grace, a
-    right after r.t + 2 × before + grace (emitted with None if unmatched, left/outer)."""
+    right after r.t + 2 * before + grace (emitted with None if unmatched, left/outer)."""
     stream_time: dict[int, int] = {}
     live: list[list[Any]] = []  # [side, key, t, value, matched, partition, deadline]
     out: list[tuple[str, Any]] = []

@@ -1,6 +1,6 @@
 """Run Nexmark queries on the embedded log and check each against the DuckDB reference.
 
-    python -m apps.nexmark.run [--events N] [--queries q0,q5] [--partitions P] [--work DIR]
+    python -m benchmarks.nexmark [--events N] [--queries q0,q5] [--partitions P] [--work DIR]
 
 The events are generated once per (N, seed) under the work directory and replayed: each query
 gets a fresh embedded log holding the three topics (P partitions, records spread round-robin,
@@ -112,10 +112,8 @@ def run_query(query: Query, events: Path, partitions: int, work: Path, count: in
     """Load a fresh log, run the query to the end of its input, check its rows."""
     data = work / f"run-{query.name}"
     shutil.rmtree(data, ignore_errors=True)
-    log = EmbeddedLog(data)
-    asyncio.run(load(log, events, partitions))
-    log.close()
     with App(query.pipeline(), str(data)) as app:
+        asyncio.run(load(app.log, events, partitions))  # type: ignore[arg-type]
         began, cpu = time.perf_counter(), time.process_time()
         app.run(drain=True)
         seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
@@ -125,7 +123,7 @@ def run_query(query: Query, events: Path, partitions: int, work: Path, count: in
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m apps.nexmark.run", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.nexmark", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--queries", default=",".join(QUERIES))

@@ -1,0 +1,78 @@
+"""Re-aggregation of a changing table (Kafka Streams' KTable.groupBy(...).aggregate with an
+adder and a subtractor).
+
+Each change of a row (key k: old -> new) leaves the old row's group and joins the new row's:
+`TableRegroup` keeps the last row per key (store `<name>.rows`) and emits [0, old] keyed by
+the old group and [1, new] keyed by the new one; a repartition brings each group's changes to
+one task, where an `Aggregate` applies `add` or `subtract` (see `signed`). Sums, counts and
+means of a table stay exact as its rows change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from engine.api.aggregators import Aggregator
+from engine.api.keys import key_encoder
+from engine.api.nodes import ProcessorNode
+from engine.api.processor import Emit, Processor, ProcessorContext, require_key
+from engine.api.state import KeyValueStore
+
+
+@dataclass(frozen=True, slots=True)
+class TableRegroup(ProcessorNode):
+    """Emits each table change as a subtraction from the old row's group and an addition to
+    the new row's group (`fn(row)`, written as `group_key_type`)."""
+
+    fn: Callable[[Any], Any]
+    group_key_type: str = "json"
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (f"{self.name}.rows",)
+
+    def describe(self) -> dict[str, Any]:
+        return {"regroup": True, "store": self.stores[0]}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        return Regroup(ctx.store(self.stores[0]), self.fn,
+                       key_encoder(self.group_key_type), emit)
+
+
+class Regroup(Processor):
+    """rows[key] = [group key, row]; a change emits [0, old row] to the old group and
+    [1, new row] to the new group."""
+
+    def __init__(self, rows: KeyValueStore, fn: Callable[[Any], Any],
+                 encode: Callable[[Any], bytes | None], emit: Emit | None) -> None:
+        self.rows, self.fn, self.encode, self.emit = rows, fn, encode, emit
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        key = require_key(key, "a table's group_by")
+        old = self.rows.get(key)
+        group = None if value is None else self.encode(self.fn(value))
+        self.rows.put(key, None if group is None else [group, value])
+        if self.emit is None:
+            return
+        if old is not None:
+            self.emit(old[0], [0, old[1]], ts)
+        if group is not None:
+            self.emit(group, [1, value], ts)
+
+
+def signed(aggregator: Aggregator) -> Aggregator:
+    """`aggregator` over [sign, row] changes: add for 1, subtract for 0."""
+    subtract = aggregator.subtract
+    if subtract is None:
+        raise ValueError(f"a table's group_by needs an aggregator that can subtract "
+                         f"(count, sum, mean, or Aggregator(..., subtract=...)); "
+                         f"{aggregator.label} cannot")
+    add = aggregator.add
+
+    def apply(acc: Any, change: list[Any]) -> Any:
+        return add(acc, change[1]) if change[0] else subtract(acc, change[1])
+
+    return Aggregator(aggregator.initial, apply, result=aggregator.result,
+                      label=f"{aggregator.label} (add/subtract)")
