@@ -4,8 +4,8 @@ adder and a subtractor).
 Each change of a row (key k: old -> new) leaves the old row's group and joins the new row's:
 `TableRegroup` keeps the last row per key (store `<name>.rows`) and emits [0, old] keyed by
 the old group and [1, new] keyed by the new one; a repartition brings each group's changes to
-one task, where an `Aggregate` applies `add` or `subtract` (see `signed`). Sums, counts and
-means of a table stay exact as its rows change.
+one task, where a `GroupAggregate` applies `add` or `subtract` and deletes a group left
+empty. Sums, counts and means of a table stay exact as its rows change.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.api.aggregators import Aggregator
 from engine.api.keys import key_encoder
-from engine.api.nodes import ProcessorNode
+from engine.api.nodes import ProcessorNode, TableNode
 from engine.api.processor import Emit, Processor, ProcessorContext, require_key
 from engine.api.state import KeyValueStore
 
@@ -62,17 +62,51 @@ class Regroup(Processor):
             self.emit(group, [1, value], ts)
 
 
-def signed(aggregator: Aggregator) -> Aggregator:
-    """`aggregator` over [sign, row] changes: add for 1, subtract for 0."""
-    subtract = aggregator.subtract
-    if subtract is None:
+@dataclass(frozen=True, slots=True)
+class GroupAggregate(TableNode):
+    """Per group, `aggregator` over the rows in it: [1, row] adds a row, [0, row] subtracts
+    one; a group whose last row left is deleted (as in SQL, no empty groups)."""
+
+    aggregator: Aggregator
+
+    def describe(self) -> dict[str, Any]:
+        return {"aggregate": f"{self.aggregator.label} (add/subtract)", "store": self.name}
+
+    def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        if self.aggregator.subtract is None:
+            raise ValueError(f"'{self.name}': {self.aggregator.label} cannot subtract")
+        return Grouped(ctx.store(self.name), self.aggregator, emit)
+
+    def table_value(self, stored: Any) -> Any:
+        return self.aggregator.result(stored[0][1])
+
+
+class Grouped(Processor):
+    """acc[group] = [rows in the group, aggregate]; emits the result, or None (a delete)
+    when the group is left empty."""
+
+    def __init__(self, store: KeyValueStore, agg: Aggregator, emit: Emit | None) -> None:
+        self.store, self.agg, self.emit = store, agg, emit
+        assert agg.subtract is not None
+        self.subtract = agg.subtract
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        key = require_key(key, "a group_by aggregation")
+        add, row = value
+        old = self.store.get(key)
+        n, acc = old[0] if old is not None else (0, self.agg.initial())
+        if old is not None:
+            ts = max(ts, old[1])
+        n, acc = (n + 1, self.agg.add(acc, row)) if add else (n - 1, self.subtract(acc, row))
+        self.store.put(key, None if n == 0 else ([n, acc], ts))
+        if self.emit is not None:
+            self.emit(key, None if n == 0 else self.agg.result(acc), ts)
+
+
+def check_subtract(aggregator: Aggregator) -> Aggregator:
+    """`aggregator`, if it can subtract a row (else a clear error for the DSL)."""
+    if aggregator.subtract is None:
         raise ValueError(f"a table's group_by needs an aggregator that can subtract "
                          f"(count, sum, mean, or Aggregator(..., subtract=...)); "
                          f"{aggregator.label} cannot")
-    add = aggregator.add
-
-    def apply(acc: Any, change: list[Any]) -> Any:
-        return add(acc, change[1]) if change[0] else subtract(acc, change[1])
-
-    return Aggregator(aggregator.initial, apply, result=aggregator.result,
-                      label=f"{aggregator.label} (add/subtract)")
+    return aggregator

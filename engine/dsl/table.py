@@ -23,7 +23,7 @@ from operators.aggregate import (
 )
 from operators.fk_join import FKRespond, FKResult, FKSubscribe
 from operators.join import TableTableJoin
-from operators.regroup import TableRegroup, signed
+from operators.regroup import GroupAggregate, TableRegroup, check_subtract
 from operators.session import SessionAggregate
 from operators.sliding import SlidingAggregate
 
@@ -281,8 +281,8 @@ class GroupedTable(Aggregations):
     node_id: int
 
     def _aggregate(self, aggregator: Aggregator, name: str) -> Table:
-        stream = self.pipeline._add(Aggregate, (self.node_id,), name,
-                                    aggregator=signed(aggregator))
+        stream = self.pipeline._add(GroupAggregate, (self.node_id,), name,
+                                    aggregator=check_subtract(aggregator))
         return Table(self.pipeline, stream.node_id)
 
 

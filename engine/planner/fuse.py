@@ -87,7 +87,10 @@ class Generator:
         if fused.var is None:
             return
         with self.w.blocks(fused.blocks):
-            self._children(node, fused.var)
+            if self.children[node.id]:
+                self._children(node, fused.var)
+            elif fused.blocks:  # a stream that ends here (nothing reads it)
+                self.w.line("pass")
 
     def _children(self, node: Node, var: str) -> None:
         """Every child of `node`. With several, each runs even when another raised (a record

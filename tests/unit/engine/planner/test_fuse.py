@@ -30,3 +30,14 @@ def test_a_failing_branch_is_dead_lettered_once_and_the_others_run() -> None:
     assert d.values("inverses") == [1, 0] and d.values("copies") == [1, 0, 2]
     assert d.values("positives") == [{"n": 1}]  # n=0 raised here too: one dead letter
     assert [(x.stage, x.operator) for x in d.dead_letters()] == [("operator", "inverse")]
+
+
+def test_a_stream_that_ends_in_a_filter_compiles_and_runs() -> None:
+    """Nothing reads the filter: its block in the fused code is empty (was a SyntaxError)."""
+    p = Pipeline("dangling")
+    s = p.stream("in")
+    s.filter(lambda v: v["n"] > 0, name="positive")
+    s.map(lambda v: v["n"], name="copy").to("copies")
+    d = TestDriver(p)
+    d.pipe("in", {"n": 1})
+    assert d.values("copies") == [1]
