@@ -181,16 +181,23 @@ class BufferJoin(Processor):
             if len(rest) != len(entries):
                 store.put(bk, rest or None)
             if rest:
-                heapq.heappush(expiry, (min(self.deadline(t, side, v) for t, v, _ in rest)
-                                        if self.node.until is not None and side == 0
-                                        else self.deadline(rest[0][0], side, rest[0][1]),
-                                        side, bk))
+                heapq.heappush(expiry, (self._next_purge(rest, side), side, bk))
         if due and self.emit is not None:
             due.sort(key=_EXPIRED)
             joiner = self.node.joiner
             for t, left, bk, value in due:
                 pair = (value, None) if left else (None, value)
                 self.emit(bk[1:], joiner(*pair), t, True)
+
+    def _next_purge(self, rest: list[list[Any]], side: int) -> int:
+        """When to look at a key's buffer again: when its first record expires if that must
+        be emitted unmatched; else once half of it has expired (a long buffer of a hot key is
+        not copied once per expired record; expired records are never matched anyway)."""
+        deadline = self.deadline
+        if self.node.until is not None and side == 0:
+            return min(deadline(t, side, v) for t, v, _ in rest)
+        entry = rest[0] if self.keep[side] else rest[len(rest) // 2]
+        return deadline(entry[0], side, entry[1])
 
     def _split(self, entries: list[list[Any]], side: int, now: int
                ) -> tuple[list[list[Any]], list[list[Any]]]:
