@@ -22,6 +22,7 @@ from engine.api.processor import (
 from engine.api.state import KeyValueStore, window_key
 from engine.api.streamtime import StreamClock
 from engine.api.windows import TimeWindows
+from operators.panes import PaneAggregator
 from operators.windowing import WindowBook, WindowedNode
 
 
@@ -75,7 +76,22 @@ class WindowAggregate(WindowedNode):
                 "size_ms": self.windows.size, "advance_ms": self.windows.advance,
                 "grace_ms": self.grace, "emit": self.emit_mode, "store": self.name}
 
+    @property
+    def panes(self) -> bool:
+        """Hopping windows emitted final with an order-blind aggregator are computed from
+        panes (operators/panes.py): one update per record instead of one per window."""
+        size, advance = self.windows.size, self.windows.advance
+        return (self.emit_mode == "final" and advance < size and size % advance == 0
+                and self.aggregator.commutative and self.aggregator.merge is not None)
+
+    @property
+    def stores(self) -> tuple[str, ...]:
+        return (self.name, f"{self.name}.panes") if self.panes else (self.name,)
+
     def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
+        if self.panes:
+            return PaneAggregator(ctx.store(self.name), ctx.store(f"{self.name}.panes"), self,
+                                  emit)
         return WindowAggregator(ctx.store(self.name), self, emit)
 
 

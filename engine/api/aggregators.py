@@ -38,12 +38,13 @@ class Aggregator:
     merge: Callable[[Any, Any], Any] | None = None
     label: str = "aggregate"
     subtract: Callable[[Any, Any], Any] | None = None
+    commutative: bool = False  # the result ignores the order of the values (merge freely)
 
 
 def count() -> Aggregator:
     """Number of records."""
     return Aggregator(lambda: 0, lambda acc, _: acc + 1, merge=lambda a, b: a + b,
-                      label="count", subtract=lambda acc, _: acc - 1)
+                      label="count", subtract=lambda acc, _: acc - 1, commutative=True)
 
 
 def sum_of(field: Field = None) -> Aggregator:
@@ -51,7 +52,7 @@ def sum_of(field: Field = None) -> Aggregator:
     get = _getter(field)
     return Aggregator(lambda: 0, lambda acc, v: acc + get(v), merge=lambda a, b: a + b,
                       label=f"sum({field})" if isinstance(field, str) else "sum",
-                      subtract=lambda acc, v: acc - get(v))
+                      subtract=lambda acc, v: acc - get(v), commutative=True)
 
 
 def _pick(better: Callable[[Any, Any], bool], field: Field, label: str) -> Aggregator:
@@ -64,7 +65,7 @@ def _pick(better: Callable[[Any, Any], bool], field: Field, label: str) -> Aggre
     def merge(a: Any, b: Any) -> Any:
         return b if a is None or (b is not None and better(b, a)) else a
 
-    return Aggregator(lambda: None, add, merge=merge, label=label)
+    return Aggregator(lambda: None, add, merge=merge, label=label, commutative=True)
 
 
 def min_of(field: Field = None) -> Aggregator:
@@ -84,7 +85,7 @@ def mean_of(field: Field = None) -> Aggregator:
         lambda: (0, 0), lambda acc, v: (acc[0] + get(v), acc[1] + 1),
         result=lambda acc: acc[0] / acc[1] if acc[1] else None,
         merge=lambda a, b: (a[0] + b[0], a[1] + b[1]), label="mean",
-        subtract=lambda acc, v: (acc[0] - get(v), acc[1] - 1))
+        subtract=lambda acc, v: (acc[0] - get(v), acc[1] - 1), commutative=True)
 
 
 def collect(field: Field = None) -> Aggregator:
