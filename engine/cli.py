@@ -14,7 +14,7 @@ from typing import IO, Any, TypeVar
 import click
 import msgspec
 
-from engine.api import ConfigError, OutRecord, ShoalError
+from engine.api import ConfigError, OutRecord, PipelineFailed, ShoalError
 from engine.api.serde import key_to_bytes
 from engine.console import (
     describe_lines,
@@ -38,6 +38,12 @@ from engine.transport import data_dir as data_dir_of
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 PRODUCE_CHUNK = 10_000
+MAX_PARTITIONS = 10_000  # a task per partition: beyond this a typo, not a plan
+
+
+def examples(*lines: str) -> str:
+    """A command's --help epilog: example command lines, kept as written (click's \\b)."""
+    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
 
 
 def log_options(fn: F) -> F:
@@ -93,7 +99,10 @@ def cli() -> None:
     """Shoal: stateful stream processing for Python."""
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal run apps/shop.py",
+    "shoal run apps/shop.py --drain --data-dir .shoal/demo",
+    "shoal run apps/shop.py --broker kafka://127.0.0.1:9092 --partitioner buys=crc32"))
 @click.argument("app")
 @click.option("--until-caught-up", is_flag=True,
               help="stop once every input is processed (open windows stay open)")
@@ -126,6 +135,10 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
         finally:
             job.close()
         err.print(summary(stats, job.plan.dead_letter_topic))
+        if stats.records_in and stats.dead_lettered >= stats.records_in:
+            raise PipelineFailed(f"every one of the {stats.records_in:,} input records was "
+                                 f"dead-lettered (see `shoal tail {job.plan.dead_letter_topic}"
+                                 "`): fix the pipeline, then run it again")
 
     asyncio.run(_with_log(broker, data_dir, False, body))
 
@@ -178,7 +191,7 @@ def _field(line: bytes, name: str | None) -> Any:
         return None
     try:
         return msgspec.json.decode(line).get(name)
-    except (msgspec.DecodeError, AttributeError):
+    except (msgspec.DecodeError, AttributeError, RecursionError):  # deeply nested: no field
         return None
 
 
@@ -200,15 +213,18 @@ def _keyed(lines: list[bytes], field: str | None, time_field: str | None,
     return records, missing
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal produce orders orders.jsonl --key order_id --time ts --partitions 4",
+    "cat buys.jsonl | shoal produce buys - --key order_id"))
 @click.argument("topic")
 @click.argument("file", default="-")
 @click.option("--key", "key_field", default=None, metavar="FIELD",
               help="use this JSON field of each line as the record key")
 @click.option("--time", "time_field", default=None, metavar="FIELD",
               help="use this JSON field (epoch ms) as the record timestamp (default: now)")
-@click.option("--partitions", type=click.IntRange(min=1), default=None,
-              help="partitions when creating the topic (default 1)")
+@click.option("--partitions", type=click.IntRange(min=1, max=MAX_PARTITIONS), default=None,
+              help=f"partitions when creating the topic (default 1, at most "
+                   f"{MAX_PARTITIONS:,})")
 @log_options
 def produce(topic: str, file: str, key_field: str | None, time_field: str | None,
             partitions: int | None, data_dir: str | None, broker: str | None) -> None:
@@ -237,7 +253,10 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
                   "objects) and were produced without a key")
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal tail orders.fulfilled",
+    "shoal tail shop.dlq --from-beginning",
+    "shoal tail orders -n 50 --data-dir .shoal/demo"))
 @click.argument("topic")
 @click.option("--from-beginning", is_flag=True, help="print every record")
 @click.option("-n", "count", type=click.IntRange(min=0), default=10, show_default=True,
@@ -263,7 +282,9 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
     asyncio.run(_with_log(broker, data_dir, True, body))
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal topics",
+    "shoal topics buys --data-dir .shoal/demo"))
 @click.argument("topic", required=False)
 @log_options
 def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
@@ -283,7 +304,9 @@ def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
         click.echo(line)
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal query apps/shop_tables.py inventory sku-007 --data-dir .shoal/demo",
+    "shoal query apps/shop_tables.py inventory --limit 5 --data-dir .shoal/demo"))
 @click.argument("app")
 @click.argument("table")
 @click.argument("key", required=False)
@@ -317,7 +340,10 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
             click.echo(msgspec.json.encode(row).decode())
 
 
-@cli.command()
+@cli.command(epilog=examples(
+    "shoal describe apps/shop.py",
+    "shoal describe apps/shop.py --format mermaid",
+    "shoal describe apps/shop.py --data-dir .shoal/demo"))
 @click.argument("app")
 @click.option("--format", "fmt", type=click.Choice(sorted(RENDERERS)), default="text",
               show_default=True)

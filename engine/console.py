@@ -60,7 +60,7 @@ def _value(raw: bytes | None) -> Any:
         return None
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or nested too deeply to print as such
         return raw.decode("utf-8", "replace")
 
 

@@ -38,8 +38,11 @@ class TableView:
         """True for windowed tables (use `windows`)."""
         return self.node.windowed
 
-    def _partition(self, raw: bytes) -> int:
-        """The partition whose task holds key `raw` (placed as the table's inputs are)."""
+    def _partition(self, raw: bytes) -> int | None:
+        """The partition whose task holds key `raw` (placed as the table's inputs are);
+        None before the pipeline's topics exist (nothing is stored yet)."""
+        if not self.partitions:
+            return None
         return KEY_HASHES[self.node.partitioner](raw) % self.partitions
 
     def _store(self, partition: int) -> TaskStore:
@@ -51,7 +54,8 @@ class TableView:
             raise TypeError(f"table '{self.name}' is windowed: use windows(key, ...)")
         raw = key_encoder(self.node.key_type)(key)
         assert raw is not None
-        stored = self._store(self._partition(raw)).get(raw)
+        partition = self._partition(raw)
+        stored = None if partition is None else self._store(partition).get(raw)
         return None if stored is None else self.node.table_value(stored)
 
     def _entries(self) -> Iterator[tuple[bytes, Any]]:
@@ -85,7 +89,10 @@ class TableView:
         assert raw is not None
         lo = window_key(raw, start if start is not None else -(1 << 62))
         hi = window_key(raw, end) if end is not None else prefix_end(window_key(raw, 0)[:-8])
-        store = self._store(self._partition(raw))
+        partition = self._partition(raw)
+        if partition is None:
+            return []
+        store = self._store(partition)
         found = []
         for wk, stored in store.items(lo, hi):
             start = split_window_key(wk)[1]

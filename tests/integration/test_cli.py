@@ -205,3 +205,49 @@ def test_produce_time_sets_record_timestamps(run_cli: ShoalRunner, tmp_path: Pat
     out = ok(run_cli("tail", "t", "--from-beginning", data_dir=tmp_path / "d")).stdout
     # the line without a time takes the previous line's, so it stays in event-time order
     assert [json.loads(x)["timestamp"] for x in out.splitlines()] == [1000, 1000, 2500]
+
+
+# -- rough edges: each is handled, with no traceback and nothing lost ---------------------------
+def test_a_deeply_nested_line_is_produced_and_tailed(shoal: ShoalRunner, tmp_path: Path) -> None:
+    deep = '{"a":' * 5000 + "1" + "}" * 5000
+    (tmp_path / "in.jsonl").write_text(f'{deep}\n{{"k": "x", "ts": 5}}\n')
+    produced = ok(shoal("produce", "t", tmp_path / "in.jsonl", "--key", "k", "--time", "ts"))
+    assert "produced 2 records" in produced.stderr
+    assert "1 lines had no 'k' field" in produced.stderr
+    tailed = sorted((json.loads(line) for line in
+                     ok(shoal("tail", "t", "--from-beginning")).stdout.splitlines()),
+                    key=lambda r: r["offset"])
+    assert [r["key"] for r in tailed] == [None, "x"]
+    assert tailed[0]["value"] == deep  # printed as text, not parsed
+
+
+def test_an_absurd_partition_count_is_refused(shoal: ShoalRunner, tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text('{"k": "x"}\n')
+    result = shoal("produce", "t", tmp_path / "in.jsonl", "--partitions", "100000")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "100000 is not in the range 1<=x<=10000" in result.stderr
+    assert "nothing produced yet" in shoal("topics").stderr  # refused before touching the log
+
+
+def test_a_run_whose_every_record_failed_exits_non_zero(shoal: ShoalRunner,
+                                                        tmp_path: Path) -> None:
+    app = tmp_path / "failing.py"
+    app.write_text("from engine import Pipeline\n"
+                   "p = Pipeline('failing')\n"
+                   "p.stream('in').map(lambda v: v['missing'], name='oops').to('out')\n")
+    (tmp_path / "in.jsonl").write_text('{"k": 1}\n{"k": 2}\n{"k": 3}\n')
+    ok(shoal("produce", "in", tmp_path / "in.jsonl"))
+    result = shoal("run", app, "--until-caught-up", "--port", "0")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "dead-lettered: 3" in result.stderr  # the summary first
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: every one of the 3 input records was dead-lettered (see `shoal tail "
+        "failing.dlq`): fix the pipeline, then run it again")
+
+
+@pytest.mark.parametrize("command", ["run", "produce", "tail", "topics", "query", "describe"])
+def test_help_ends_with_examples(command: str, run_cli: ShoalRunner) -> None:
+    text = ok(run_cli(command, "--help")).stdout
+    examples = text[text.index("Examples:"):].split("\n")[1:]
+    assert [line for line in examples if line.strip().startswith(f"shoal {command}")
+            or f"| shoal {command}" in line], text

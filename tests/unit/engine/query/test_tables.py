@@ -80,3 +80,16 @@ def test_app_reads_tables_as_empty_before_their_first_commit(tmp_path: Path) -> 
         assert app.table("avg-price").get("fig") is None
         assert app.table("avg-price").items() == []
         assert app.table("revenue").windows("fig") == []
+
+
+def test_tables_of_a_pipeline_that_never_ran_are_empty(tmp_path: Path) -> None:
+    """Before its topics exist, a table has no partitions: lookups find nothing (this was a
+    ZeroDivisionError)."""
+    p = Pipeline("never-ran")
+    keyed = p.stream("s", key="k")
+    keyed.count(name="counts")
+    keyed.window(windows.tumbling(ms=10)).count(name="per-window")
+    with App(p, str(tmp_path / "data")) as app:
+        assert app.table("counts").get("k") is None
+        assert app.table("counts").items() == []
+        assert app.table("per-window").windows("k") == []
