@@ -143,14 +143,32 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
     asyncio.run(_with_log(broker, data_dir, False, body))
 
 
+def _stopper(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[int, Any], None]:
+    """The SIGINT/SIGTERM handler of a run: the first asks for a final commit and a clean
+    stop; a second one exits at once (a function stuck in a loop never gives the run its
+    turn back). It runs between bytecodes of whatever is running, so it always gets in;
+    nothing committed is lost, and what was not committed runs again next time."""
+    asked: list[bool] = []
+
+    def handle(signum: int, frame: Any) -> None:
+        if asked:  # os.write: a print could be interrupted mid-write by this very handler
+            os.write(2, b"\nstopped at once, without a final commit\n")
+            os._exit(130)
+        asked.append(True)
+        os.write(2, b"\nstopping after a final commit (press Ctrl-C again to stop at once)\n")
+        loop.call_soon_threadsafe(stop.set)
+
+    return handle
+
+
 async def _run_job(job: Job, config: WorkerConfig, port: int, directory: str,
                    bounded: bool) -> RunStats:
     """Start a worker of `job`, say what it guarantees, serve its tables and run it until
     it ends (bounded) or a signal stops it."""
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
+    handler = _stopper(asyncio.get_running_loop(), stop)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, handler)
     worker = job.worker(config)
     worker.on_event = lambda text: err.print(text, markup=False)
     await worker.prepare_topics()
