@@ -95,8 +95,18 @@ async def _with_log(broker: str | None, directory: str | None, read_only: bool,
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="shoal")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help="dead letters carry the traceback of your function (header "
+                   "shoal.traceback), and internal errors print theirs (= SHOAL_DEBUG=1)")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              default=None, help="log Shoal's and its libraries' messages at this level")
+def cli(debug: bool, log_level: str | None) -> None:
     """Shoal: stateful stream processing for Python."""
+    if debug:
+        os.environ["SHOAL_DEBUG"] = "1"
+    if log_level is not None:
+        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+        logging.getLogger("aiokafka").setLevel(log_level.upper())
 
 
 @cli.command(epilog=examples(
@@ -125,7 +135,8 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
     pipeline = _load(app, partitioners)
     compile_plan(pipeline)  # plan errors before touching the log
     config = WorkerConfig(until_caught_up=until_caught_up, drain=drain,
-                          commit_interval_ms=commit_interval, cache_entries=cache_entries)
+                          commit_interval_ms=commit_interval, cache_entries=cache_entries,
+                          debug=bool(os.environ.get("SHOAL_DEBUG")))
     directory = data_dir_of(data_dir)
 
     async def body(log: Transport) -> None:
@@ -345,17 +356,27 @@ def query(app: str, table: str, key: str | None, prefix: str | None, limit: int 
         return
     with App(pipeline, data_dir, read_only=True) as opened:
         view = opened.table(table)
+        typed = _key_typer(view)
         if key is not None and view.windowed:
-            rows: list[Any] = [{"key": key, "window": w} for w in view.windows(key)]
+            rows: list[Any] = [{"key": typed(key), "window": w} for w in view.windows(key)]
         elif key is not None:
             value = view.get(key)
             if value is None:
                 raise ConfigError(f"no key '{key}' in table '{table}'")
-            rows = [{"key": key, "value": value}]
+            rows = [{"key": typed(key), "value": value}]
         else:
-            rows = [{"key": k, "value": v} for k, v in view.items(prefix=prefix, limit=limit)]
+            rows = [{"key": typed(k), "value": v}
+                    for k, v in view.items(prefix=prefix, limit=limit)]
         for row in rows:
             click.echo(msgspec.json.encode(row).decode())
+
+
+def _key_typer(view: Any) -> Callable[[Any], Any]:
+    """Keys as the table types them: int for int and long keys, text otherwise."""
+    kind = getattr(getattr(view, "node", None), "key_type", None) or getattr(
+        view, "key_type", "json")
+    return (lambda k: int(k) if k is not None else None) if kind in ("int", "long") \
+        else (lambda k: k)
 
 
 @cli.command(epilog=examples(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import traceback
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -16,6 +18,8 @@ from engine.api.serde import value_encoder
 from engine.runtime.lanes import FOREIGN
 
 _encode = value_encoder()
+_ROOT = Path(__file__).resolve().parents[2]
+_OWN = (f"{_ROOT / 'engine'}/", f"{_ROOT / 'operators'}/")  # left out of user tracebacks
 
 
 def readable(raw: bytes | None, codec: Codec | None) -> bytes | None:
@@ -50,6 +54,7 @@ class DeadLetters:
     names: dict[int, str]  # processor node id -> operator name
     records: list[OutRecord]
     codec: Codec = field(default_factory=Codec)  # reads the values of internal inputs
+    debug: bool = False  # add the traceback of the user's code (header shoal.traceback)
     count: int = 0
     late: Counter[str] = field(default_factory=Counter)
 
@@ -63,7 +68,8 @@ class DeadLetters:
                    ("shoal.source.partition", str(self.partition).encode()),
                    ("shoal.source.offset", str(offset).encode())]
             self.records.append((key, readable(raw, self.codec if internal else None), ts,
-                                 _headers(kind, operator, exc, own, headers)))
+                                 _headers(kind, operator, exc, self._traced(own, exc),
+                                          headers)))
 
     def emitted(self, op: int, exc: Exception, key: bytes | None, value: Any, ts: int,
                 node: int, expired: bool, src: int, offset: int) -> None:
@@ -79,7 +85,19 @@ class DeadLetters:
                 own += [("shoal.source.topic", self.inputs[src][0].encode()),
                         ("shoal.source.partition", str(self.partition).encode()),
                         ("shoal.source.offset", str(offset).encode())]
-            self.records.append((key, encoded(value), ts, _headers(kind, operator, exc, own)))
+            self.records.append((key, encoded(value), ts,
+                                 _headers(kind, operator, exc, self._traced(own, exc))))
+
+    def _traced(self, own: list[tuple[str, bytes]], exc: Exception
+                ) -> list[tuple[str, bytes]]:
+        """`own` headers, with the failure's traceback when debugging (frames of Shoal's
+        own modules left out: what is left is the user's code, and the generated line)."""
+        if not self.debug or isinstance(exc, LateRecord):
+            return own
+        frames = [f for f in traceback.extract_tb(exc.__traceback__)
+                  if not f.filename.startswith(_OWN)]
+        text = "".join(traceback.format_list(frames)) + _error(exc)
+        return [*own, ("shoal.traceback", text.encode("utf-8", "replace"))]
 
     def _stage(self, op: int, exc: Exception, topic: str) -> tuple[str, str]:
         if isinstance(exc, PipelineFailed):

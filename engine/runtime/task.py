@@ -50,7 +50,8 @@ class Task:
         nodes = sub.processor_nodes
         self.deadletters = DeadLetters(
             env.policy, sub.stages, tuple((i.topic, i.internal) for i in sub.inputs), partition,
-            {n: node.name for n, node in nodes.items()}, self.buffers[-1], env.codec)
+            {n: node.name for n, node in nodes.items()}, self.buffers[-1], env.codec,
+            debug=env.debug)
         self.context = TaskContext(partition, env)
         self.processors: dict[int, Processor] = {}
         self.placement: dict[str, Placement] = {}  # sampled records of keyed inputs

@@ -32,6 +32,7 @@ class TaskEnv:
     told: bool = False  # writers tell readers their bounds directly (one worker, local log)
     cache_entries: int = CACHE_ENTRIES  # per task and store
     codec: Codec = field(default_factory=Codec)  # how stored values are encoded
+    debug: bool = False  # dead letters carry tracebacks (shoal run --debug)
 
 
 

@@ -64,6 +64,7 @@ class WorkerConfig:
     until_caught_up: bool = False
     drain: bool = False
     cache_entries: int = CACHE_ENTRIES  # per task and store: least recently used go first
+    debug: bool = False  # dead letters carry the failing function's traceback
 
 
 class Worker:
@@ -126,7 +127,8 @@ class Worker:
             layout.counts, layout.writers, self.backends or _no_state,
             self.global_tables.stores, not self.transport.exactly_once,
             self.transport.partitioner, ends, told=local,
-            cache_entries=self.config.cache_entries, codec=self.plan.codec)
+            cache_entries=self.config.cache_entries, codec=self.plan.codec,
+            debug=self.config.debug)
         self.consumer = self.transport.consumer(self.group, self.config.partitions)
         if local:  # every task is ours, commits are atomic: no commit between them
             self.exchange = Exchange(self.consumer)

@@ -251,3 +251,49 @@ def test_help_ends_with_examples(command: str, run_cli: ShoalRunner) -> None:
     examples = text[text.index("Examples:"):].split("\n")[1:]
     assert [line for line in examples if line.strip().startswith(f"shoal {command}")
             or f"| shoal {command}" in line], text
+
+
+DIVIDE_APP = '''from engine import Pipeline
+
+
+def invert(v):
+    return 1 / v["k"]
+
+
+p = Pipeline("div")
+numbers = p.stream("in")
+numbers.map(invert, name="invert").to("out")
+numbers.key_by(lambda v: v["k"], name="k", key_type=int).count(name="per-k")
+'''
+
+
+def test_debug_puts_the_users_traceback_in_dead_letters(shoal: ShoalRunner,
+                                                         tmp_path: Path) -> None:
+    app = tmp_path / "divide.py"
+    app.write_text(DIVIDE_APP)
+    (tmp_path / "in.jsonl").write_text('{"k": 1}\n{"k": 0}\n')
+    ok(shoal("produce", "in", tmp_path / "in.jsonl"))
+    ok(shoal("run", app, "--until-caught-up", "--port", "0"))  # without --debug: no traceback
+    first = json.loads(ok(shoal("tail", "div.dlq", "--from-beginning")).stdout)
+    assert "shoal.traceback" not in first["headers"]
+    ok(shoal("produce", "in", tmp_path / "in.jsonl"))
+    result = ok(shoal("--debug", "--log-level", "warning", "run", app, "--until-caught-up",
+                      "--port", "0"))
+    assert "Traceback" not in result.stderr
+    dead = [json.loads(x) for x in ok(shoal("tail", "div.dlq", "--from-beginning")).stdout
+            .splitlines()]
+    trace = dead[-1]["headers"]["shoal.traceback"]
+    assert f'File "{app}", line 5, in invert' in trace
+    assert trace.rstrip().endswith("ZeroDivisionError: division by zero")
+    assert "engine/" not in trace and "operators/" not in trace  # only the user's frames
+
+
+def test_query_prints_int_keys_as_ints(shoal: ShoalRunner, tmp_path: Path) -> None:
+    app = tmp_path / "divide.py"
+    app.write_text(DIVIDE_APP)
+    (tmp_path / "in.jsonl").write_text('{"k": 7}\n{"k": 7}\n{"k": 0}\n')
+    ok(shoal("produce", "in", tmp_path / "in.jsonl"))
+    ok(shoal("run", app, "--until-caught-up", "--port", "0"))
+    rows = [json.loads(x) for x in ok(shoal("query", app, "per-k")).stdout.splitlines()]
+    assert rows == [{"key": 0, "value": 1}, {"key": 7, "value": 2}]
+    assert json.loads(ok(shoal("query", app, "per-k", "7")).stdout) == {"key": 7, "value": 2}
