@@ -192,7 +192,7 @@ async def _run_job(job: Job, config: WorkerConfig, port: int, directory: str,
               f"'{worker.group}' ({guarantee})", markup=False)
     await worker.start()
     async with query_server(job.plan, log, job.backends, port, directory,
-                            worker.global_tables.rows()) as url:
+                            worker.global_tables.rows(), worker) as url:
         if url:
             err.print(f"query server: {url}/tables", markup=False)
         with run_progress(bounded) as observe:

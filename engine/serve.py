@@ -14,7 +14,8 @@ from typing import Any
 from engine.api import ConfigError
 from engine.physical import PhysicalPlan
 from engine.query import table_views
-from engine.query.http import start_server
+from engine.query.http import api, start_server
+from engine.runtime.metrics import Observed, metrics_text
 from engine.state import Backend
 from engine.transport import Transport
 
@@ -28,33 +29,33 @@ def _url_file(data_dir: str, pipeline: str) -> Path:
 @asynccontextmanager
 async def query_server(plan: PhysicalPlan, log: Transport,
                        backends: Callable[[str], Backend] | None, port: int,
-                       data_dir: str, global_rows: Mapping[str, Mapping[bytes, Any]]
-                       ) -> AsyncIterator[str | None]:
-    """Serve the plan's tables while the block runs (on Kafka: the partitions this worker
-    holds; global tables: the worker's live copy); yields the base URL, or None without
-    tables. A taken port falls back to a free one."""
-    if backends is None or not (plan.stores or plan.global_tables):
+                       data_dir: str, global_rows: Mapping[str, Mapping[bytes, Any]],
+                       worker: Observed | None = None) -> AsyncIterator[str | None]:
+    """Serve the plan's tables (on Kafka: the partitions this worker holds; global tables:
+    the worker's live copy), and the worker's health and metrics, while the block runs;
+    yields the base URL (None without tables or a worker). A taken port falls back to a
+    free one."""
+    if worker is None and (backends is None or not (plan.stores or plan.global_tables)):
         yield None
         return
     counts = await log.topics()
 
     def views() -> dict[str, Any]:
+        if backends is None:
+            return {}
         return table_views(plan, counts, backends, global_rows)
 
-    try:
-        server = await start_server(views, port)
-    except OSError:
-        server = await start_server(views, 0)
-    bound = server.sockets[0].getsockname()[1]
-    url = f"http://127.0.0.1:{bound}"
+    app = api(views, metrics_text(worker) if worker is not None else None,
+              (lambda: bool(worker.tasks)) if worker is not None else None)
+    served = await start_server(app, port)
+    url = f"http://127.0.0.1:{served.port}"
     marker = _url_file(data_dir, plan.pipeline)
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(url)
     try:
         yield url
     finally:
-        server.close()
-        await server.wait_closed()
+        await served.stop()
         marker.unlink(missing_ok=True)
 
 

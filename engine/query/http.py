@@ -1,28 +1,39 @@
-"""The read-only HTTP API over a pipeline's tables (JSON, loopback only).
+"""The job's HTTP API: its tables (read-only), health and metrics; loopback by default.
 
-    GET /tables                              tables with their kind and partitions
-    GET /tables/{name}?prefix=&start=&end=&limit=   rows in key order
-    GET /tables/{name}/{key}                 one value (windowed: ?start=&end= window range)
-    GET /openapi.json                        this API's OpenAPI 3 description
-Unknown tables or keys answer 404, bad parameters 400, always with {"error": "..."}.
+    GET /tables                                      tables with their kind and partitions
+    GET /tables/{name}?prefix=&start=&end=&limit=    rows in key order
+    GET /tables/{name}/{key}                         one value (windowed: ?start=&end=)
+    GET /healthz                                     the job answers
+    GET /readyz                                      200 once the worker holds its tasks
+    GET /metrics                                     Prometheus text
+    GET /openapi.json                                generated from these routes
+Errors answer {"error": "..."}: 404 unknown tables or keys, 400 bad parameters, 405 other
+methods.
+
+FastAPI declares the routes (and generates the OpenAPI document from them); uvicorn serves
+them inside the job's own event loop, on a socket bound here, without its signal handlers
+(the job's stay in charge of Ctrl-C). Values are encoded by msgspec, as everywhere else.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import msgspec
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException
 
-from engine.query.openapi import OPENAPI
 from engine.query.tables import View
 
 Views = Callable[[], dict[str, View]]
 _encode = msgspec.json.Encoder().encode
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-           500: "Internal Server Error"}
 
 
 class HttpError(Exception):
@@ -33,17 +44,8 @@ class HttpError(Exception):
         self.status = status
 
 
-def _int(params: dict[str, list[str]], name: str) -> int | None:
-    if name not in params:
-        return None
-    try:
-        return int(params[name][-1])
-    except ValueError:
-        raise HttpError(400, f"parameter '{name}' must be an integer") from None
-
-
-def _str(params: dict[str, list[str]], name: str) -> str | None:
-    return params[name][-1] if name in params else None
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(_encode(body), status_code=status, media_type="application/json")
 
 
 def _table(views: dict[str, View], name: str) -> View:
@@ -52,27 +54,18 @@ def _table(views: dict[str, View], name: str) -> View:
     return views[name]
 
 
-def route(views: dict[str, View], path: str, params: dict[str, list[str]]) -> Any:
-    """The JSON body for GET `path`, or HttpError."""
-    parts = [unquote(p) for p in path.strip("/").split("/")] if path.strip("/") else []
-    if parts == ["openapi.json"]:
-        return OPENAPI
-    if not parts or parts[0] != "tables" or len(parts) > 3:
-        raise HttpError(404, f"no route {path} (try /tables or /openapi.json)")
-    if len(parts) == 1:
-        return {"tables": [{"name": v.name, "windowed": v.windowed, "partitions": v.partitions}
-                           for v in views.values()]}
-    view = _table(views, parts[1])
-    limit = _int(params, "limit")
-    if limit is not None and limit < 1:
-        raise HttpError(400, "parameter 'limit' must be >= 1")
-    if len(parts) == 2:
-        rows = view.items(prefix=_str(params, "prefix"), start=_str(params, "start"),
-                          end=_str(params, "end"), limit=limit)
-        return {"table": view.name, "rows": [{"key": k, "value": v} for k, v in rows]}
-    key = parts[2]
+def rows(view: View, prefix: str | None, start: str | None, end: str | None,
+         limit: int | None) -> dict[str, Any]:
+    """GET /tables/{name}: rows in key order."""
+    found = view.items(prefix=prefix, start=start, end=end, limit=limit)
+    return {"table": view.name, "rows": [{"key": k, "value": v} for k, v in found]}
+
+
+def one(view: View, key: str, start: int | None, end: int | None,
+        limit: int | None) -> dict[str, Any]:
+    """GET /tables/{name}/{key}: a value, or a windowed key's windows."""
     if view.windowed:
-        found = view.windows(key, start=_int(params, "start"), end=_int(params, "end"))
+        found = view.windows(key, start=start, end=end)
         if not found:
             raise HttpError(404, f"no windows for key '{key}' in table '{view.name}'")
         return {"table": view.name, "key": key, "windows": found[:limit]}
@@ -82,38 +75,122 @@ def route(views: dict[str, View], path: str, params: dict[str, list[str]]) -> An
     return {"table": view.name, "key": key, "value": value}
 
 
-async def _answer(views: Views, reader: asyncio.StreamReader) -> tuple[int, bytes]:
-    request = (await reader.readline()).decode("latin-1").split()
-    while (await reader.readline()).strip():
-        pass  # headers: nothing we need
-    if len(request) != 3:
-        return 400, _encode({"error": "malformed request line"})
-    method, target, _ = request
-    if method != "GET":
-        return 405, _encode({"error": "this API is read-only: use GET"})
-    url = urlsplit(target)
+def _int(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
     try:
-        return 200, _encode(route(views(), url.path, parse_qs(url.query)))
-    except HttpError as exc:
-        return exc.status, _encode({"error": str(exc)})
-    except Exception as exc:
-        return 500, _encode({"error": f"{type(exc).__name__}: {exc}"})
+        return int(value)
+    except ValueError:
+        raise HttpError(400, f"parameter '{name}' must be an integer") from None
 
 
-async def _serve_one(views: Views, reader: asyncio.StreamReader,
-                     writer: asyncio.StreamWriter) -> None:
+def _limit(limit: str | None) -> int | None:
+    found = _int(limit, "limit")
+    if found is not None and found < 1:
+        raise HttpError(400, "parameter 'limit' must be >= 1")
+    return found
+
+
+def api(views: Views, metrics: Callable[[], bytes] | None = None,
+        ready: Callable[[], bool] | None = None) -> FastAPI:
+    """The API over `views` (called per request: tables as the job holds them now)."""
+    app = FastAPI(title="Shoal job", description=__doc__, docs_url=None, redoc_url=None)
+    _errors(app)
+
+    @app.get("/tables", summary="The tables and their partitions")
+    def tables() -> Response:
+        return _json({"tables": [{"name": v.name, "windowed": v.windowed,
+                                  "partitions": v.partitions} for v in views().values()]})
+
+    @app.get("/tables/{name}", summary="Rows in key order")
+    def table_rows(name: str, prefix: str | None = None, start: str | None = None,
+                   end: str | None = None, limit: str | None = None) -> Response:
+        return _json(rows(_table(views(), name), prefix, start, end, _limit(limit)))
+
+    @app.get("/tables/{name}/{key:path}", summary="One key (windowed: its windows)")
+    def table_key(name: str, key: str, start: str | None = None, end: str | None = None,
+                  limit: str | None = None) -> Response:
+        return _json(one(_table(views(), name), key, _int(start, "start"), _int(end, "end"),
+                         _limit(limit)))
+
+    @app.get("/healthz", summary="The job answers")
+    def healthz() -> Response:
+        return _json({"status": "ok"})
+
+    @app.get("/readyz", summary="The worker holds its tasks and their state")
+    def readyz() -> Response:
+        up = ready is None or ready()
+        return _json({"ready": up}, 200 if up else 503)
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    def prometheus() -> Response:
+        return Response(metrics() if metrics else b"", media_type="text/plain; version=0.0.4")
+
+    return app
+
+
+def _errors(app: FastAPI) -> None:
+    """Every error as {"error": "..."} with its status."""
+    @app.exception_handler(HttpError)
+    async def shoal_error(_: Request, exc: HttpError) -> Response:
+        return _json({"error": str(exc)}, exc.status)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = ("this API is read-only: use GET" if exc.status_code == 405 else
+                   f"no route {request.url.path} (try /tables or /openapi.json)"
+                   if exc.status_code == 404 else str(exc.detail))
+        return _json({"error": message}, exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_request(_: Request, exc: RequestValidationError) -> Response:
+        return _json({"error": f"bad request: {exc.errors()[0].get('msg', exc)}"}, 400)
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> Response:
+        return _json({"error": f"{type(exc).__name__}: {exc}"}, 500)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the job's handlers stay."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port; a taken port falls back to a free one."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        status, body = await asyncio.wait_for(_answer(views, reader), 10)
-        head = (f"HTTP/1.1 {status} {REASONS.get(status, '')}\r\nContent-Type: "
-                f"application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n")
-        writer.write(head.encode() + body)
-        await writer.drain()
-    except (TimeoutError, ConnectionError):
-        pass
-    finally:
-        writer.close()
+        sock.bind((host, port))
+    except OSError:
+        sock.bind((host, 0))
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
 
 
-async def start_server(views: Views, port: int, host: str = "127.0.0.1") -> asyncio.Server:
-    """Serve the API on host:port (port 0 picks a free one)."""
-    return await asyncio.start_server(lambda r, w: _serve_one(views, r, w), host, port)
+class Served:
+    """A running server: its port, and how to stop it."""
+
+    def __init__(self, server: _Server, task: asyncio.Task[None], port: int) -> None:
+        self.server, self.task, self.port = server, task, port
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.task
+
+
+async def start_server(app: FastAPI, port: int, host: str = "127.0.0.1") -> Served:
+    """Serve `app` on host:port (0: a free port) in this event loop."""
+    sock = _bind(host, port)
+    server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                   access_log=False))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            await task  # raises what went wrong
+        await asyncio.sleep(0.01)
+    return Served(server, task, sock.getsockname()[1])

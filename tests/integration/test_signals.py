@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from apps.generate import orders
 from engine.transport import EmbeddedLog
@@ -35,14 +38,20 @@ def _committed_and_outputs(data: Path) -> tuple[int, int]:
     return asyncio.run(read())
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_commits_and_exits_zero(tmp_path: Path, sig: signal.Signals) -> None:
+def _produce_orders(tmp_path: Path, count: int, seed: int) -> Path:
+    """`count` generated orders in topic `orders` (4 partitions) of a new data dir."""
     lines = tmp_path / "orders.jsonl"
-    lines.write_text("\n".join(orders(3_000, seed=1)) + "\n")
+    lines.write_text("\n".join(orders(count, seed=seed)) + "\n")
     data = tmp_path / "data"
     subprocess.run([*SHOAL, "produce", "orders", str(lines), "--key", "order_id",
                     "--partitions", "4", "--data-dir", str(data)], cwd=ROOT, check=True,
                    capture_output=True)
+    return data
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_commits_and_exits_zero(tmp_path: Path, sig: signal.Signals) -> None:
+    data = _produce_orders(tmp_path, 3_000, seed=1)
     job = subprocess.Popen([*SHOAL, "run", "apps/orders.py", "--data-dir", str(data)],
                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
@@ -118,3 +127,35 @@ def _committed(data: Path, group: str, topic: str) -> int:
         finally:
             await log.close()
     return asyncio.run(read())
+
+
+def test_metrics_of_a_running_job_equal_its_run_summary(tmp_path: Path) -> None:
+    """Scraped once the job has committed all its input, /metrics (parsed by the Prometheus
+    client's parser) says what the summary printed at the stop says; /readyz is 200."""
+    data = _produce_orders(tmp_path, 2_000, seed=3)
+    job = subprocess.Popen([*SHOAL, "run", "apps/orders.py", "--port", "0", "--data-dir",
+                            str(data)], cwd=ROOT, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    try:
+        url_file = data / "servers" / "orders.url"
+        deadline = time.monotonic() + 60
+        while not (url_file.exists() and _committed_and_outputs(data)[0] == 2_000):
+            assert job.poll() is None and time.monotonic() < deadline
+            time.sleep(0.2)
+        base = url_file.read_text().strip()
+        with urllib.request.urlopen(base + "/readyz", timeout=10) as answer:
+            assert answer.status == 200
+        with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
+            text = answer.read().decode()
+    finally:
+        job.send_signal(signal.SIGINT)
+        _, stderr = job.communicate(timeout=30)
+    samples = {(s.name, s.labels.get("topic")): s.value
+               for f in text_string_to_metric_families(text) for s in f.samples}
+    summary = re.search(r"processed ([\d,]+) input records", stderr)
+    assert summary, stderr
+    assert samples[("shoal_records_in_total", None)] == int(summary[1].replace(",", ""))
+    dead = re.search(r"dead-lettered: ([\d,]+)", stderr)
+    assert dead and samples[("shoal_dead_letters_total", None)] == int(dead[1].replace(",", ""))
+    outs = {m[1]: int(m[2].replace(",", "")) for m in re.finditer(r"-> (\S+): ([\d,]+)", stderr)}
+    assert outs and {t: samples[("shoal_records_out_total", t)] for t in outs} == outs

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from engine import Pipeline, PlanError, plan
 from engine.app import App
-from engine.query.http import route
+from engine.query.http import one
 from engine.testing import TestDriver
 from engine.transport import EmbeddedLog
 
@@ -105,7 +105,7 @@ def test_global_tables_are_queryable(tmp_path: Path) -> None:
     view = d.table("products")
     assert view.get("a") == {"id": "a", "cat": 3} and view.get("b") is None
     assert view.items() == [("a", {"id": "a", "cat": 3})]
-    assert route({"products": view}, "/tables/products/a", {})["value"] == {"id": "a", "cat": 3}
+    assert one(view, "a", None, None, None)["value"] == {"id": "a", "cat": 3}
     log = EmbeddedLog(tmp_path)
     asyncio.run(log.create_topic("products", 2))
     asyncio.run(log.produce("products", [(b"x", b'{"id": "x", "cat": 7}', 0, None)]))

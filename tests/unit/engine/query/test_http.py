@@ -1,15 +1,21 @@
-"""The HTTP query API: routes, JSON errors and a real socket round trip."""
+"""The HTTP API over a real socket: tables, JSON errors, health, metrics and the generated
+OpenAPI document; the server runs in the caller's event loop."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from typing import Any
 
-import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from engine import Pipeline, windows
-from engine.query.http import HttpError, route, start_server
+from engine.query.http import api, start_server
+from engine.runtime.metrics import metrics_text
+from engine.runtime.stats import Lateness, RunStats
 from engine.testing import TestDriver
 
 
@@ -24,48 +30,106 @@ def _driver() -> TestDriver:
     return d
 
 
-def test_routes() -> None:
-    d = _driver()
+def _fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, method=method, data=data)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            return answer.status, answer.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def _serve(d: TestDriver, check: Callable[[Callable[..., tuple[int, Any]]], None],
+           metrics: Callable[[], bytes] | None = None, ready: bool = True) -> None:
+    """Serve the driver's tables on a free port while `check(get)` runs (in a thread, so
+    that the server, in this loop, answers)."""
     views = {name: d.table(name) for name in ("total", "per-10ms")}
-    assert route(views, "/tables", {})["tables"][0] == {"name": "total", "windowed": False,
-                                                         "partitions": 2}
-    assert route(views, "/tables/total", {"prefix": ["k"]})["rows"] == [
-        {"key": "kiwi", "value": 1}]
-    assert route(views, "/tables/total/apple", {})["value"] == 7
-    got = route(views, "/tables/per-10ms/apple", {"start": ["5"]})["windows"]
-    assert [(w.start, w.value) for w in got] == [(10, 1)]
-    assert route(views, "/openapi.json", {})["openapi"].startswith("3.")
-    for path, params, status in [("/tables/nope", {}, 404), ("/tables/total/pear", {}, 404),
-                                 ("/tables/total", {"limit": ["x"]}, 400),
-                                 ("/tables/total", {"limit": ["0"]}, 400),
-                                 ("/tables/per-10ms/apple", {"end": ["soon"]}, 400),
-                                 ("/elsewhere", {}, 404)]:
-        with pytest.raises(HttpError) as caught:
-            route(views, path, params)
-        assert caught.value.status == status, path
-
-
-def test_server_round_trip() -> None:
-    d = _driver()
-
-    async def get(port: int, request: bytes) -> tuple[int, Any]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(request)
-        raw = await reader.read()
-        writer.close()
-        head, _, body = raw.partition(b"\r\n\r\n")
-        return int(head.split()[1]), json.loads(body)
 
     async def scenario() -> None:
-        server = await start_server(lambda: {"total": d.table("total")}, 0)
-        port = server.sockets[0].getsockname()[1]
-        assert await get(port, b"GET /tables/total/apple HTTP/1.1\r\nHost: x\r\n\r\n") == (
-            200, {"table": "total", "key": "apple", "value": 7})
-        status, body = await get(port, b"GET /tables/x HTTP/1.1\r\n\r\n")
-        assert status == 404 and "no table 'x'" in body["error"]
-        status, body = await get(port, b"POST /tables HTTP/1.1\r\n\r\n")
-        assert status == 405 and "read-only" in body["error"]
-        server.close()
-        await server.wait_closed()
+        served = await start_server(api(lambda: views, metrics, lambda: ready), 0)
+        base = f"http://127.0.0.1:{served.port}"
+
+        def get(path: str, method: str = "GET", data: bytes | None = None) -> tuple[int, Any]:
+            status, body = _fetch(base + path, method, data)
+            return status, (json.loads(body) if body.startswith((b"{", b"[")) else body)
+
+        try:
+            await asyncio.to_thread(check, get)
+        finally:
+            await served.stop()
 
     asyncio.run(scenario())
+
+
+def test_tables_keys_windows_and_errors() -> None:
+    def check(get: Callable[..., tuple[int, Any]]) -> None:
+        assert get("/tables")[1]["tables"][0] == {"name": "total", "windowed": False,
+                                                  "partitions": 2}
+        assert get("/tables/total?prefix=k")[1]["rows"] == [{"key": "kiwi", "value": 1}]
+        assert get("/tables/total/apple") == (200, {"table": "total", "key": "apple",
+                                                    "value": 7})
+        status, body = get("/tables/per-10ms/apple?start=5")
+        assert status == 200 and [(w["start"], w["value"]) for w in body["windows"]] == [
+            (10, 1)]
+        for path, status in [("/tables/nope", 404), ("/tables/total/pear", 404),
+                             ("/tables/total?limit=x", 400), ("/tables/total?limit=0", 400),
+                             ("/tables/per-10ms/apple?end=soon", 400), ("/elsewhere", 404)]:
+            found, body = get(path)
+            assert found == status and body["error"], path
+        assert "no table 'nope'" in get("/tables/nope")[1]["error"]
+        found, body = get("/tables", "POST", b"{}")
+        assert found == 405 and "read-only" in body["error"]
+
+    _serve(_driver(), check)
+
+
+def test_openapi_is_generated_from_the_routes() -> None:
+    def check(get: Callable[..., tuple[int, Any]]) -> None:
+        status, doc = get("/openapi.json")
+        assert status == 200 and doc["openapi"].startswith("3.")
+        assert {"/tables", "/tables/{name}", "/tables/{name}/{key}", "/healthz", "/readyz",
+                "/metrics"} <= set(doc["paths"])
+        params = {p["name"] for p in doc["paths"]["/tables/{name}"]["get"]["parameters"]}
+        assert {"name", "prefix", "start", "end", "limit"} <= params
+
+    _serve(_driver(), check)
+
+
+class _Worker:
+    """What the metrics read of a worker."""
+
+    def __init__(self) -> None:
+        self.stats = RunStats(records_in=3, out={"big": 2, "dlq": 1}, dead_lettered=1,
+                              commits=4, backlog=5)
+        self.tasks = {(0, 0): None, (0, 1): None}
+
+    def lateness(self) -> list[Lateness]:
+        return [Lateness("window", seen=3, late=1, needed=10, grace=0)]
+
+
+def test_health_readiness_and_metrics() -> None:
+    def check(get: Callable[..., tuple[int, Any]]) -> None:
+        assert get("/healthz") == (200, {"status": "ok"})
+        assert get("/readyz") == (503, {"ready": False})
+        status, body = get("/metrics")
+        assert status == 200
+        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+                   for f in text_string_to_metric_families(body.decode()) for s in f.samples}
+        assert samples == {
+            ("shoal_records_in_total", ()): 3, ("shoal_dead_letters_total", ()): 1,
+            ("shoal_records_out_total", (("topic", "big"),)): 2,
+            ("shoal_records_out_total", (("topic", "dlq"),)): 1,
+            ("shoal_late_records_total", (("operator", "window"),)): 1,
+            ("shoal_commits_total", ()): 4, ("shoal_backlog_records", ()): 5,
+            ("shoal_tasks", ()): 2}
+
+    _serve(_driver(), check, metrics=metrics_text(_Worker()), ready=False)
+
+
+def test_a_huge_request_gets_an_answer() -> None:
+    """A request line of 100 KB is refused with a status, not dropped."""
+    def check(get: Callable[..., tuple[int, Any]]) -> None:
+        status, _ = get("/tables/total/" + "k" * 100_000)
+        assert 400 <= status < 500
+
+    _serve(_driver(), check)
