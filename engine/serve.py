@@ -14,7 +14,6 @@ from typing import Any
 from engine.api import ConfigError
 from engine.physical import PhysicalPlan
 from engine.query import table_views
-from engine.query.http import api, start_server
 from engine.runtime.metrics import Observed, metrics_text
 from engine.state import Backend
 from engine.transport import Transport
@@ -38,6 +37,8 @@ async def query_server(plan: PhysicalPlan, log: Transport,
     if worker is None and (backends is None or not (plan.stores or plan.global_tables)):
         yield None
         return
+    from engine.query.http import api, start_server  # FastAPI: loaded by `run` only
+
     counts = await log.topics()
 
     def views() -> dict[str, Any]:
