@@ -9,13 +9,12 @@ import signal
 import sys
 import time
 from collections.abc import Callable, Coroutine
-from typing import IO, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 import msgspec
 
-from engine.api import ConfigError, OutRecord, PipelineFailed, ShoalError
-from engine.api.serde import key_to_bytes
+from engine.api import ConfigError, PipelineFailed, ShoalError
 from engine.console import (
     describe_lines,
     err,
@@ -25,10 +24,12 @@ from engine.console import (
     table_lines,
 )
 from engine.dsl import Pipeline
+from engine.ingest import keyed_lines, read_lines
 from engine.job import Job
 from engine.loader import load_pipeline
 from engine.planner import plan as compile_plan
 from engine.planner.render import RENDERERS
+from engine.reset import reset
 from engine.runtime import RunStats, WorkerConfig
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
 from engine.state import CACHE_ENTRIES
@@ -200,48 +201,6 @@ async def _run_job(job: Job, config: WorkerConfig, port: int, directory: str,
             return await worker.run(stop)
 
 
-def _lines(source: IO[bytes]) -> list[bytes]:
-    return [line.rstrip(b"\r\n") for line in source if line.strip()]
-
-
-def _read_input(file: str) -> list[bytes]:
-    if file == "-":
-        return _lines(sys.stdin.buffer)
-    try:
-        with open(file, "rb") as handle:
-            return _lines(handle)
-    except OSError as exc:
-        raise ConfigError(f"cannot read '{file}': {exc.strerror}") from None
-
-
-def _field(line: bytes, name: str | None) -> Any:
-    """A top-level JSON field of `line` (None: no such field, or not a JSON object)."""
-    if name is None:
-        return None
-    try:
-        return msgspec.json.decode(line).get(name)
-    except (msgspec.DecodeError, AttributeError, RecursionError):  # deeply nested: no field
-        return None
-
-
-def _keyed(lines: list[bytes], field: str | None, time_field: str | None,
-           now: int) -> tuple[list[OutRecord], int]:
-    """Records for `lines`: keyed by `field`, timestamped by `time_field` (epoch ms; a line
-    without a usable time gets the previous line's, so it does not jump ahead in event-time
-    order) or `now`; also the count of lines without the key field."""
-    records: list[OutRecord] = []
-    missing = 0
-    previous: int | None = None
-    for line in lines:
-        key = key_to_bytes(_field(line, field))
-        missing += field is not None and key is None
-        ts = _field(line, time_field)
-        if isinstance(ts, int | float) and not isinstance(ts, bool):
-            previous = int(ts)
-        records.append((key, line, now if previous is None else previous, None))
-    return records, missing
-
-
 @cli.command(epilog=examples(
     "shoal produce orders orders.jsonl --key order_id --time ts --partitions 4",
     "cat buys.jsonl | shoal produce buys - --key order_id"))
@@ -264,7 +223,7 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
         check_topic(topic)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    records, missing = _keyed(_read_input(file), key_field, time_field,
+    records, missing = keyed_lines(read_lines(file), key_field, time_field,
                               int(time.time() * 1000))
 
     async def body(log: Transport) -> int:
@@ -410,6 +369,9 @@ def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | N
         tasks = max(known.values(), default=0)
         parts = ", ".join(f"{t}: {n}" for t, n in known.items()) or "topics not created yet"
         click.echo(f"Sub-topology {sub.id}: {tasks} tasks ({parts})")
+
+
+cli.add_command(reset)
 
 
 def _quiet_libraries() -> None:

@@ -189,6 +189,49 @@ class EmbeddedLog(LocalLog):
             off += 1
         return out
 
+    async def offset_for_time(self, tp: tuple[str, int], ts: int) -> int:
+        """The first offset of `tp` whose record timestamp is >= ts (the end when none is),
+        as Kafka's offsetsForTimes answers."""
+        meta = self._meta(tp[0])
+        start, end = self._first(meta.id, tp[1]), self.ends.get((meta.id, tp[1]), 0)
+        prefix = b"L" + _tp(meta.id, tp[1])
+        for off, raw in enumerate(self.db.values(from_key=prefix + start.to_bytes(8, "big")),
+                                  start):
+            if off >= end or _unpack(raw)[0] >= ts:
+                return min(off, end)
+        return end
+
+    async def reset(self, group: str, positions: dict[tuple[str, int], int],
+                    internal: list[str], stores: list[str]) -> None:
+        """Move `group` to `positions`, empty its internal topics (records purged, its
+        positions there at their ends), forget its tasks' progress and drop its stores, in
+        one write: the next run starts from `positions` with no state."""
+        batch = WriteBatch(raw_mode=True)
+        moves = dict(positions)
+        for topic in internal:
+            meta = self._meta(topic)
+            for p in range(meta.partitions):
+                end = self.ends.get((meta.id, p), 0)
+                moves[(topic, p)] = end
+                prefix = b"L" + _tp(meta.id, p)
+                batch.delete_range(prefix + bytes(8), prefix + end.to_bytes(8, "big"))
+                batch.put(b"S" + _tp(meta.id, p), end.to_bytes(8, "big"))
+                self.starts[(meta.id, p)] = end
+        for (topic, p), off in moves.items():
+            batch.put(b"O" + group.encode() + b"\0" + _tp(self._meta(topic).id, p),
+                      off.to_bytes(8, "big"))
+            self.offsets[(group, topic, p)] = off
+        for g, task in [k for k in self.saved if k[0] == group]:
+            batch.delete(b"P" + g.encode() + b"\0" + task.encode())
+            del self.saved[(g, task)]
+        self.db.write(batch)
+        for store in stores:
+            if self.has_column_family(store):
+                view = self._families.pop(store, None)
+                if view is not None:
+                    view[0].close()
+                self.db.drop_column_family(store)
+
     async def close(self) -> None:
         """Flush and close the database (column family views first, or the lock stays)."""
         for view, _ in self._families.values():
