@@ -29,6 +29,7 @@ from engine.job import Job
 from engine.loader import load_pipeline
 from engine.planner import plan as compile_plan
 from engine.planner.render import RENDERERS
+from engine.replay import replay_dlq
 from engine.reset import reset
 from engine.runtime import RunStats, WorkerConfig
 from engine.serve import DEFAULT_PORT, query_server, query_via_server
@@ -372,6 +373,7 @@ def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | N
 
 
 cli.add_command(reset)
+cli.add_command(replay_dlq)
 
 
 def _quiet_libraries() -> None:
