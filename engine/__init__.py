@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     )
     from engine.api.aggregators import Aggregator
     from engine.api.processor import WindowResult
-    from engine.app import App
+    from engine.app import App, produce
     from engine.dsl import GlobalTable, Pipeline, Stream, Table
     from engine.planner import plan
 
@@ -34,11 +34,12 @@ _WHERE = {
     "WindowResult": "engine.api.processor", "GlobalTable": "engine.dsl",
     "Pipeline": "engine.dsl", "Stream": "engine.dsl", "Table": "engine.dsl",
     "plan": "engine.planner", "Aggregator": "engine.api.aggregators", "App": "engine.app",
+    "produce": "engine.app",
 }
 
 __all__ = ["Aggregator", "App", "ConfigError", "GlobalTable", "Pipeline", "PipelineFailed",
            "PlanError", "ShoalError", "Stream", "Table", "WindowResult", "aggregators", "plan",
-           "windows"]
+           "produce", "windows"]
 
 
 def __getattr__(name: str) -> Any:

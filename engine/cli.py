@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from engine.api import ConfigError, PipelineFailed, ShoalError
+from engine.api import ConfigError, PipelineFailed, ShoalError, TransportError
 from engine.console import (
     describe_lines,
     err,
@@ -32,7 +32,7 @@ from engine.planner.render import RENDERERS
 from engine.replay import replay_dlq
 from engine.reset import reset
 from engine.runtime import RunStats, WorkerConfig
-from engine.serve import DEFAULT_PORT, query_server, query_via_server
+from engine.serve import DEFAULT_PORT, produce_via_server, query_server, query_via_server
 from engine.state import CACHE_ENTRIES
 from engine.transport import RecordTuple, Transport, data_dir, open_transport, read_range
 from engine.transport import data_dir as data_dir_of
@@ -224,8 +224,8 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
         check_topic(topic)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    records, missing = keyed_lines(read_lines(file), key_field, time_field,
-                              int(time.time() * 1000))
+    lines = read_lines(file)
+    records, missing = keyed_lines(lines, key_field, time_field, int(time.time() * 1000))
 
     async def body(log: Transport) -> int:
         existing = (await log.topics()).get(topic)
@@ -235,8 +235,15 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
             await log.produce(topic, records[start:start + PRODUCE_CHUNK])
         return len(await log.end_offsets(topic))
 
-    count = asyncio.run(_with_log(broker, data_dir, False, body))
-    err.print(f"produced {len(records):,} records to '{topic}' ({count} partitions)")
+    try:
+        where = f"({asyncio.run(_with_log(broker, data_dir, False, body))} partitions)"
+    except TransportError as exc:  # a running job holds the embedded log: hand them to it
+        served = None if broker not in (None, "embedded") or "in use" not in str(exc) else \
+            produce_via_server(data_dir_of(data_dir), topic, lines, key_field, time_field)
+        if served is None:
+            raise
+        where = f"through the running job at {served}"
+    err.print(f"produced {len(records):,} records to '{topic}' {where}")
     if missing:
         err.print(f"warning: {missing:,} lines had no '{key_field}' field (or were not JSON "
                   "objects) and were produced without a key")

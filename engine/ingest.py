@@ -51,3 +51,18 @@ def keyed_lines(lines: list[bytes], field: str | None, time_field: str | None,
             previous = int(ts)
         records.append((key, line, now if previous is None else previous, None))
     return records, missing
+
+
+def body_lines(body: bytes) -> list[bytes]:
+    """Records of an HTTP body: a JSON array (each element a record) or JSON lines; a
+    ValueError says what is wrong with it."""
+    text = body.strip()
+    if not text:
+        raise ValueError("the body holds no records (send JSON lines or a JSON array)")
+    if text.startswith(b"["):
+        try:
+            items = msgspec.json.decode(text)
+        except (msgspec.DecodeError, RecursionError) as exc:
+            raise ValueError(f"the body is not a JSON array: {exc}") from None
+        return [msgspec.json.encode(item) for item in items]
+    return [line.rstrip(b"\r") for line in text.split(b"\n") if line.strip()]

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from engine.api import ConfigError
+from engine.ingest import body_lines, keyed_lines
 from engine.physical import PhysicalPlan
 from engine.query import table_views
 from engine.runtime.metrics import Observed, metrics_text
 from engine.state import Backend
-from engine.transport import Transport
+from engine.transport import EmbeddedLog, Transport
 
 DEFAULT_PORT = 8700
+POST_LINES = 10_000  # records per request when `shoal produce` goes through a running job
 
 
 def _url_file(data_dir: str, pipeline: str) -> Path:
@@ -47,7 +50,8 @@ async def query_server(plan: PhysicalPlan, log: Transport,
         return table_views(plan, counts, backends, global_rows)
 
     app = api(views, metrics_text(worker) if worker is not None else None,
-              (lambda: bool(worker.tasks)) if worker is not None else None)
+              (lambda: bool(worker.tasks)) if worker is not None else None,
+              _producer(log) if isinstance(log, EmbeddedLog) else None)
     served = await start_server(app, port)
     url = f"http://127.0.0.1:{served.port}"
     marker = _url_file(data_dir, plan.pipeline)
@@ -58,6 +62,26 @@ async def query_server(plan: PhysicalPlan, log: Transport,
     finally:
         await served.stop()
         marker.unlink(missing_ok=True)
+
+
+def _producer(log: EmbeddedLog) -> Callable[[str, bytes, str | None, str | None],
+                                            Awaitable[int]]:
+    """Appends an HTTP body's records to a topic of the job's own log (which no other
+    process may write while the job runs), keyed and timed as `shoal produce` does."""
+    from engine.query.http import HttpError
+
+    async def produce(topic: str, body: bytes, key: str | None, time_field: str | None) -> int:
+        if topic not in await log.topics():
+            raise HttpError(404, f"no topic '{topic}' (create it with shoal produce first)")
+        try:
+            lines = body_lines(body)
+        except ValueError as exc:
+            raise HttpError(400, str(exc)) from None
+        records, _ = keyed_lines(lines, key, time_field, int(time.time() * 1000))
+        await log.produce(topic, records)
+        return len(records)
+
+    return produce
 
 
 def query_via_server(data_dir: str, pipeline: str, table: str, key: str | None,
@@ -83,3 +107,26 @@ def query_via_server(data_dir: str, pipeline: str, table: str, key: str | None,
     if "windows" in body:
         return [{"key": body["key"], "window": w} for w in body["windows"]]
     return [{"key": body["key"], "value": body["value"]}]
+
+
+def produce_via_server(data_dir: str, topic: str, lines: list[bytes], key: str | None,
+                       time_field: str | None) -> str | None:
+    """Hand `lines` to the job that holds `data_dir` (its POST /topics/{topic}/records, in
+    chunks); its URL, or None when no job answers."""
+    for marker in sorted((Path(data_dir) / "servers").glob("*.url")):
+        base = marker.read_text().strip()
+        params = {k: v for k, v in (("key", key), ("time", time_field)) if v is not None}
+        url = (f"{base}/topics/{urllib.parse.quote(topic, safe='')}/records"
+               + ("?" + urllib.parse.urlencode(params) if params else ""))
+        try:
+            for start in range(0, len(lines), POST_LINES):
+                body = b"\n".join(lines[start:start + POST_LINES])
+                request = urllib.request.Request(url, data=body, method="POST")
+                with urllib.request.urlopen(request, timeout=60) as response:
+                    response.read()
+        except urllib.error.HTTPError as exc:
+            raise ConfigError(json.loads(exc.read()).get("error", str(exc))) from None
+        except (urllib.error.URLError, OSError):
+            continue  # that job is gone: another may hold the directory
+        return base
+    return None

@@ -6,6 +6,8 @@
     GET /healthz                                     the job answers
     GET /readyz                                      200 once the worker holds its tasks
     GET /metrics                                     Prometheus text
+    POST /topics/{topic}/records?key=&time=          append JSON lines or a JSON array
+                                                     (embedded log: through the job)
     GET /openapi.json                                generated from these routes
 Errors answer {"error": "..."}: 404 unknown tables or keys, 400 bad parameters, 405 other
 methods.
@@ -20,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -33,7 +35,9 @@ from starlette.exceptions import HTTPException
 from engine.query.tables import View
 
 Views = Callable[[], dict[str, View]]
+Producer = Callable[[str, bytes, str | None, str | None], Awaitable[int]]
 _encode = msgspec.json.Encoder().encode
+BODY_LIMIT = 16 << 20  # bytes of records per request
 
 
 class HttpError(Exception):
@@ -92,10 +96,13 @@ def _limit(limit: str | None) -> int | None:
 
 
 def api(views: Views, metrics: Callable[[], bytes] | None = None,
-        ready: Callable[[], bool] | None = None) -> FastAPI:
-    """The API over `views` (called per request: tables as the job holds them now)."""
+        ready: Callable[[], bool] | None = None, produce: Producer | None = None) -> FastAPI:
+    """The API over `views` (called per request: tables as the job holds them now);
+    `produce` appends records to a topic (the embedded log, which only the job may write)."""
     app = FastAPI(title="Shoal job", description=__doc__, docs_url=None, redoc_url=None)
     _errors(app)
+    if produce is not None:
+        _producing(app, produce)
 
     @app.get("/tables", summary="The tables and their partitions")
     def tables() -> Response:
@@ -127,6 +134,19 @@ def api(views: Views, metrics: Callable[[], bytes] | None = None,
         return Response(metrics() if metrics else b"", media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _producing(app: FastAPI, produce: Producer) -> None:
+    @app.post("/topics/{topic}/records", summary="Append records: JSON lines or a JSON array")
+    async def append(topic: str, request: Request, key: str | None = None,
+                     time: str | None = None) -> Response:
+        size = int(request.headers.get("content-length") or 0)
+        if size > BODY_LIMIT:
+            raise HttpError(413, f"at most {BODY_LIMIT:,} bytes of records per request")
+        body = await request.body()
+        if len(body) > BODY_LIMIT:
+            raise HttpError(413, f"at most {BODY_LIMIT:,} bytes of records per request")
+        return _json({"topic": topic, "records": await produce(topic, body, key, time)})
 
 
 def _errors(app: FastAPI) -> None:
