@@ -47,7 +47,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -rs
 
 nexmark: $(STAMP)
 	$(BIN)/python -m benchmarks.nexmark $(NEXMARK_ARGS)

@@ -51,7 +51,8 @@ async def query_server(plan: PhysicalPlan, log: Transport,
 
     app = api(views, metrics_text(worker) if worker is not None else None,
               (lambda: bool(worker.tasks)) if worker is not None else None,
-              _producer(log) if isinstance(log, EmbeddedLog) else None)
+              _producer(log) if isinstance(log, EmbeddedLog) else None,
+              _console(plan, log, worker) if worker is not None else None)
     served = await start_server(app, port)
     url = f"http://127.0.0.1:{served.port}"
     marker = _url_file(data_dir, plan.pipeline)
@@ -62,6 +63,46 @@ async def query_server(plan: PhysicalPlan, log: Transport,
     finally:
         await served.stop()
         marker.unlink(missing_ok=True)
+
+
+def _console(plan: PhysicalPlan, log: Transport, worker: Observed
+             ) -> tuple[str, Callable[[], Awaitable[dict[str, Any]]]]:
+    """The console page and its live status: rate, lag per input partition (committed
+    positions against the log's ends), the latest dead letters with their reasons."""
+    from engine.planner.render import to_mermaid
+    from engine.query.console import page
+
+    async def status() -> dict[str, Any]:
+        stats, topics = worker.stats, await log.topics()
+        lag = []
+        for topic in dict.fromkeys(plan.external_sources):
+            if topic in topics:
+                ends = await log.end_offsets(topic)
+                tps = [(topic, p) for p in range(len(ends))]
+                done = await log.committed(plan.pipeline, tps)
+                lag += [{"topic": topic, "partition": p, "end": end, "committed": done[tp],
+                         "lag": max(0, end - done[tp])}
+                        for (tp, (p, end)) in zip(tps, enumerate(ends), strict=True)]
+        return {"records_in": stats.records_in, "records_per_s": stats.rate,
+                "dead_letters": stats.dead_lettered, "tasks": len(worker.tasks), "lag": lag,
+                "dead": await _latest_dead(log, plan.dead_letter_topic, topics)}
+
+    return page(plan.pipeline, to_mermaid(plan)), status
+
+
+async def _latest_dead(log: Transport, topic: str, topics: Mapping[str, int],
+                       count: int = 20) -> list[dict[str, Any]]:
+    """The latest dead letters (per partition, then newest first) with their reasons."""
+    if topic not in topics:
+        return []
+    found: list[dict[str, Any]] = []
+    for partition, end in enumerate(await log.end_offsets(topic)):
+        for record in await log.read((topic, partition), max(0, end - count), count):
+            why = {k: (v or b"").decode("utf-8", "replace") for k, v in record[4] or ()}
+            found.append({"offset": record[0], "stage": why.get("shoal.stage"),
+                          "operator": why.get("shoal.operator"),
+                          "error": why.get("shoal.error")})
+    return sorted(found, key=lambda d: -int(d["offset"]))[:count]
 
 
 def _producer(log: EmbeddedLog) -> Callable[[str, bytes, str | None, str | None],

@@ -8,6 +8,8 @@
     GET /metrics                                     Prometheus text
     POST /topics/{topic}/records?key=&time=          append JSON lines or a JSON array
                                                      (embedded log: through the job)
+    GET /                                            the web console (console.py)
+    GET /console/status                              what the console shows, as JSON
     GET /openapi.json                                generated from these routes
 Errors answer {"error": "..."}: 404 unknown tables or keys, 400 bad parameters, 405 other
 methods.
@@ -36,6 +38,7 @@ from engine.query.tables import View
 
 Views = Callable[[], dict[str, View]]
 Producer = Callable[[str, bytes, str | None, str | None], Awaitable[int]]
+Console = tuple[str, Callable[[], Awaitable[dict[str, Any]]]]  # the page, its live status
 _encode = msgspec.json.Encoder().encode
 BODY_LIMIT = 16 << 20  # bytes of records per request
 
@@ -96,13 +99,16 @@ def _limit(limit: str | None) -> int | None:
 
 
 def api(views: Views, metrics: Callable[[], bytes] | None = None,
-        ready: Callable[[], bool] | None = None, produce: Producer | None = None) -> FastAPI:
+        ready: Callable[[], bool] | None = None, produce: Producer | None = None,
+        console: Console | None = None) -> FastAPI:
     """The API over `views` (called per request: tables as the job holds them now);
     `produce` appends records to a topic (the embedded log, which only the job may write)."""
     app = FastAPI(title="Shoal job", description=__doc__, docs_url=None, redoc_url=None)
     _errors(app)
     if produce is not None:
         _producing(app, produce)
+    if console is not None:
+        _console(app, console)
 
     @app.get("/tables", summary="The tables and their partitions")
     def tables() -> Response:
@@ -134,6 +140,18 @@ def api(views: Views, metrics: Callable[[], bytes] | None = None,
         return Response(metrics() if metrics else b"", media_type="text/plain; version=0.0.4")
 
     return app
+
+
+def _console(app: FastAPI, console: Console) -> None:
+    html, status = console
+
+    @app.get("/", include_in_schema=False)
+    def home() -> Response:
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    @app.get("/console/status", summary="Input rate, lag per partition, latest dead letters")
+    async def console_status() -> Response:
+        return _json(await status())
 
 
 def _producing(app: FastAPI, produce: Producer) -> None:
