@@ -49,7 +49,7 @@ async def query_server(plan: PhysicalPlan, log: Transport,
             return {}
         return table_views(plan, counts, backends, global_rows)
 
-    app = api(views, metrics_text(worker) if worker is not None else None,
+    app = api(views, _metrics(plan, log, worker) if worker is not None else None,
               (lambda: bool(worker.tasks)) if worker is not None else None,
               _producer(log) if isinstance(log, EmbeddedLog) else None,
               _console(plan, log, worker) if worker is not None else None)
@@ -65,6 +65,31 @@ async def query_server(plan: PhysicalPlan, log: Transport,
         marker.unlink(missing_ok=True)
 
 
+async def lag_rows(plan: PhysicalPlan, log: Transport) -> list[dict[str, Any]]:
+    """Per input partition: its end, the group's committed position and the difference."""
+    topics, rows = await log.topics(), []
+    for topic in dict.fromkeys(plan.external_sources):
+        if topic in topics:
+            ends = await log.end_offsets(topic)
+            done = await log.committed(plan.pipeline, [(topic, p) for p in range(len(ends))])
+            rows += [{"topic": topic, "partition": p, "end": end,
+                      "committed": done[(topic, p)], "lag": max(0, end - done[(topic, p)])}
+                     for p, end in enumerate(ends)]
+    return rows
+
+
+def _metrics(plan: PhysicalPlan, log: Transport, worker: Observed
+             ) -> Callable[[], Awaitable[bytes]]:
+    """The worker's metrics, with the lag of each input partition read from the log."""
+    render = metrics_text(worker)
+
+    async def scrape() -> bytes:
+        return render([(r["topic"], r["partition"], r["lag"])
+                       for r in await lag_rows(plan, log)])
+
+    return scrape
+
+
 def _console(plan: PhysicalPlan, log: Transport, worker: Observed
              ) -> tuple[str, Callable[[], Awaitable[dict[str, Any]]]]:
     """The console page and its live status: rate, lag per input partition (committed
@@ -74,15 +99,7 @@ def _console(plan: PhysicalPlan, log: Transport, worker: Observed
 
     async def status() -> dict[str, Any]:
         stats, topics = worker.stats, await log.topics()
-        lag = []
-        for topic in dict.fromkeys(plan.external_sources):
-            if topic in topics:
-                ends = await log.end_offsets(topic)
-                tps = [(topic, p) for p in range(len(ends))]
-                done = await log.committed(plan.pipeline, tps)
-                lag += [{"topic": topic, "partition": p, "end": end, "committed": done[tp],
-                         "lag": max(0, end - done[tp])}
-                        for (tp, (p, end)) in zip(tps, enumerate(ends), strict=True)]
+        lag = await lag_rows(plan, log)
         return {"records_in": stats.records_in, "records_per_s": stats.rate,
                 "dead_letters": stats.dead_lettered, "tasks": len(worker.tasks), "lag": lag,
                 "dead": await _latest_dead(log, plan.dead_letter_topic, topics)}

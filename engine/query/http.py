@@ -98,7 +98,7 @@ def _limit(limit: str | None) -> int | None:
     return found
 
 
-def api(views: Views, metrics: Callable[[], bytes] | None = None,
+def api(views: Views, metrics: Callable[[], Awaitable[bytes]] | None = None,
         ready: Callable[[], bool] | None = None, produce: Producer | None = None,
         console: Console | None = None) -> FastAPI:
     """The API over `views` (called per request: tables as the job holds them now);
@@ -136,8 +136,9 @@ def api(views: Views, metrics: Callable[[], bytes] | None = None,
         return _json({"ready": up}, 200 if up else 503)
 
     @app.get("/metrics", summary="Prometheus metrics")
-    def prometheus() -> Response:
-        return Response(metrics() if metrics else b"", media_type="text/plain; version=0.0.4")
+    async def prometheus() -> Response:
+        return Response(await metrics() if metrics else b"",
+                        media_type="text/plain; version=0.0.4")
 
     return app
 

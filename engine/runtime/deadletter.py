@@ -57,6 +57,7 @@ class DeadLetters:
     debug: bool = False  # add the traceback of the user's code (header shoal.traceback)
     count: int = 0
     late: Counter[str] = field(default_factory=Counter)
+    by_stage: Counter[str] = field(default_factory=Counter)  # failures per stage
 
     def __call__(self, op: int, exc: Exception, src: int, offset: int, key: bytes | None,
                  raw: bytes | None, ts: int, headers: Headers | None) -> None:
@@ -114,6 +115,7 @@ class DeadLetters:
     def _counted(self, kind: str, operator: str, exc: Exception, what: str) -> bool:
         """Count a failure; True when it is to be written to the dead-letter topic."""
         self.count += 1
+        self.by_stage[kind] += 1
         if kind == "late":
             self.late[operator] += 1
         elif self.policy == "fail":

@@ -7,10 +7,17 @@ from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import Collector
 
-from engine.runtime.stats import Lateness, RunStats
+from engine.runtime.stats import COMMIT_BUCKETS, Lateness, RunStats
+
+Lag = list[tuple[str, int, int]]  # topic, partition, records not yet committed
 
 
 class Observed(Protocol):
@@ -27,6 +34,7 @@ class WorkerCollector(Collector):
 
     def __init__(self, worker: Observed) -> None:
         self.worker = worker
+        self.lag: Lag = []  # set just before each scrape (it needs the log)
 
     def collect(self) -> Iterator[Metric]:
         stats = self.worker.stats
@@ -39,6 +47,11 @@ class WorkerCollector(Collector):
         yield out
         yield CounterMetricFamily("shoal_dead_letters", "Records dead-lettered",
                                   value=stats.dead_lettered)
+        stages = CounterMetricFamily("shoal_dead_letters_by_stage",
+                                     "Records dead-lettered, per stage", labels=["stage"])
+        for stage, count in sorted(stats.dead_by_stage.items()):
+            stages.add_metric([stage], count)
+        yield stages
         late = CounterMetricFamily("shoal_late_records",
                                    "Records late for a window or join, per operator",
                                    labels=["operator"])
@@ -51,10 +64,33 @@ class WorkerCollector(Collector):
                                 value=stats.backlog)
         yield GaugeMetricFamily("shoal_tasks", "Tasks this worker runs",
                                 value=len(self.worker.tasks))
+        yield CounterMetricFamily("shoal_rebalances", "Partition assignment changes",
+                                  value=stats.rebalances)
+        yield from self._commits(stats)
+        lag = GaugeMetricFamily("shoal_lag_records", "Input records not yet committed",
+                                labels=["topic", "partition"])
+        for topic, partition, count in self.lag:
+            lag.add_metric([topic, str(partition)], count)
+        yield lag
+
+    def _commits(self, stats: RunStats) -> Iterator[Metric]:
+        cumulative, buckets = 0, []
+        for bound, count in zip(COMMIT_BUCKETS, stats.commit_buckets, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+        yield HistogramMetricFamily("shoal_commit_seconds", "Duration of commits",
+                                    buckets=buckets, sum_value=stats.commit_seconds)
 
 
-def metrics_text(worker: Observed) -> Callable[[], bytes]:
-    """A function giving the worker's metrics in Prometheus' text format."""
+def metrics_text(worker: Observed) -> Callable[[Lag], bytes]:
+    """A function giving the worker's metrics in Prometheus' text format, with the lag of
+    each input partition it is given."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(WorkerCollector(worker))
-    return lambda: generate_latest(registry)
+    collector = WorkerCollector(worker)
+    registry.register(collector)
+
+    def render(lag: Lag) -> bytes:
+        collector.lag = lag
+        return generate_latest(registry)
+
+    return render

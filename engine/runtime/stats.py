@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import time
 from dataclasses import dataclass, field
 
+COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf"))
+"""Upper bounds (seconds) of the commit-duration histogram's buckets."""
 
 @dataclass(frozen=True)
 class Lateness:
@@ -90,6 +93,15 @@ class RunStats:
     drained: bool = False  # the input ended: every window and unmatched row was emitted
     lateness: list[Lateness] = field(default_factory=list)
     misplaced: list[Placement] = field(default_factory=list)  # inputs with misplaced keys
+    dead_by_stage: dict[str, int] = field(default_factory=dict)
+    rebalances: int = 0  # assignment changes (partitions assigned or revoked)
+    commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
+    commit_seconds: float = 0.0  # summed over commits
+
+    def observe_commit(self, seconds: float) -> None:
+        """Count a commit's duration in its histogram bucket."""
+        self.commit_seconds += seconds
+        self.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
 
     @property
     def elapsed(self) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -139,6 +140,7 @@ class Worker:
         """Create the tasks of newly assigned partitions (restoring their stores and
         progress) and seek to the committed positions."""
         assert self.consumer is not None and self.env is not None
+        self.stats.rebalances += bool(partitions)
         by_topic = {t: sub for sub in self.plan.subtopologies for t in sub.sources}
         committed = await self.transport.committed(self.group, partitions)
         wanted: dict[tuple[int, int], dict[TopicPartition, int]] = {}
@@ -191,6 +193,7 @@ class Worker:
     async def on_revoked(self, partitions: list[TopicPartition]) -> None:
         """Commit, then drop the tasks of revoked partitions."""
         await self.commit()
+        self.stats.rebalances += bool(partitions)
         if partitions:
             self._event(f"revoked {describe_partitions(partitions)} (committed first)")
         for tp in partitions:
@@ -262,10 +265,12 @@ class Worker:
             if self.exchange is not None:  # what was handed over, and the bounds now
                 woken = bool(self.exchange.hand_over(self.tasks.values(), self.routes))
             handed = self.exchange.take() if self.exchange is not None else None
+            began = time.monotonic()
             batch = await commit(list(self.tasks.values()), self.transport, self.group,
                                  handed)
             if batch is None:
                 return woken
+            self.stats.observe_commit(time.monotonic() - began)
             if self.local is not None and self.transport.changelogs:
                 for write in batch.state:
                     self.local.write(write.store, write.changes)
@@ -281,6 +286,7 @@ class Worker:
                 self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
         tasks = self.tasks.values()
         self.stats.dead_lettered = sum(t.deadletters.count for t in tasks)
+        self.stats.dead_by_stage = dict(sum((t.deadletters.by_stage for t in tasks), Counter()))
         self.stats.late = sum(sum(t.deadletters.late.values()) for t in tasks)
 
     def quiet(self) -> bool:

@@ -12,6 +12,7 @@ import re
 import shutil
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,12 @@ def _headless(browser: str, *args: str) -> str:
                           text=True, timeout=120, check=True).stdout
 
 
+def _caught_up(base: str) -> bool:
+    with urllib.request.urlopen(base + "/console/status", timeout=10) as answer:
+        lag = json.loads(answer.read())["lag"]
+    return len(lag) == 4 and all(row["lag"] == 0 for row in lag)
+
+
 def test_console_shows_topology_lag_and_a_looked_up_key(tmp_path: Path) -> None:
     browser = _browser()
     data = tmp_path / "data"
@@ -59,7 +66,11 @@ def test_console_shows_topology_lag_and_a_looked_up_key(tmp_path: Path) -> None:
         while not marker.exists():
             assert job.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
-        url = f"{marker.read_text().strip()}/?table=inventory&key={sku}"
+        base = marker.read_text().strip()
+        while not _caught_up(base):  # every input committed: the tables are complete
+            assert job.poll() is None and time.monotonic() < deadline + 60
+            time.sleep(0.1)
+        url = f"{base}/?table=inventory&key={sku}"
         dom = html.unescape(_headless(browser, "--dump-dom", url))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         _headless(browser, "--window-size=1200,1400",

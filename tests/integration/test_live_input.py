@@ -22,7 +22,7 @@ APP = '''from engine import Pipeline
 p = Pipeline("live")
 p.stream("in", key="id").map(lambda v: v["id"], name="ids").to("out")
 '''
-BATCH = 10_000
+BATCH = 20_000  # five batches: 100,000 records
 
 
 def _start(app: Path, data: Path) -> tuple[subprocess.Popen[str], str]:

@@ -7,9 +7,10 @@ import asyncio
 import json
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from engine import Pipeline, windows
@@ -40,7 +41,8 @@ def _fetch(url: str, method: str = "GET", data: bytes | None = None) -> tuple[in
 
 
 def _serve(d: TestDriver, check: Callable[[Callable[..., tuple[int, Any]]], None],
-           metrics: Callable[[], bytes] | None = None, ready: bool = True) -> None:
+           metrics: Callable[[], Awaitable[bytes]] | None = None,
+           ready: bool = True) -> None:
     """Serve the driver's tables on a free port while `check(get)` runs (in a thread, so
     that the server, in this loop, answers)."""
     views = {name: d.table(name) for name in ("total", "per-10ms")}
@@ -100,7 +102,10 @@ class _Worker:
 
     def __init__(self) -> None:
         self.stats = RunStats(records_in=3, out={"big": 2, "dlq": 1}, dead_lettered=1,
-                              commits=4, backlog=5)
+                              commits=4, backlog=5, dead_by_stage={"operator": 1},
+                              rebalances=2)
+        for seconds in (0.002, 0.02, 0.02, 3.0):
+            self.stats.observe_commit(seconds)
         self.tasks = {(0, 0): None, (0, 1): None}
 
     def lateness(self) -> list[Lateness]:
@@ -121,9 +126,21 @@ def test_health_readiness_and_metrics() -> None:
             ("shoal_records_out_total", (("topic", "dlq"),)): 1,
             ("shoal_late_records_total", (("operator", "window"),)): 1,
             ("shoal_commits_total", ()): 4, ("shoal_backlog_records", ()): 5,
-            ("shoal_tasks", ()): 2}
+            ("shoal_tasks", ()): 2, ("shoal_rebalances_total", ()): 2,
+            ("shoal_dead_letters_by_stage_total", (("stage", "operator"),)): 1,
+            ("shoal_lag_records", (("partition", "0"), ("topic", "in"))): 7,
+            **{("shoal_commit_seconds_bucket", (("le", le),)): n for le, n in [
+                ("0.005", 1), ("0.01", 1), ("0.025", 3), ("0.05", 3), ("0.1", 3),
+                ("0.25", 3), ("0.5", 3), ("1.0", 3), ("2.5", 3), ("5.0", 4), ("+Inf", 4)]},
+            ("shoal_commit_seconds_count", ()): 4,
+            ("shoal_commit_seconds_sum", ()): pytest.approx(3.042)}
 
-    _serve(_driver(), check, metrics=metrics_text(_Worker()), ready=False)
+    render = metrics_text(_Worker())
+
+    async def scrape() -> bytes:
+        return render([("in", 0, 7)])
+
+    _serve(_driver(), check, metrics=scrape, ready=False)
 
 
 def test_a_huge_request_gets_an_answer() -> None:
