@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -90,9 +91,13 @@ async def _with_log(broker: str | None, directory: str | None, read_only: bool,
                     body: Callable[[Transport], Coroutine[Any, Any, T]]) -> T:
     log = open_transport(broker, data_dir(directory), read_only=read_only)
     try:
-        return await body(log)
-    finally:
-        await log.close()
+        result = await body(log)
+    except BaseException:
+        with contextlib.suppress(TransportError):  # the first error is the one to tell
+            await log.close()
+        raise
+    await log.close()
+    return result
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -232,7 +237,11 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
         if existing is None or partitions is not None:
             await log.create_topic(topic, partitions or existing or 1)
         for start in range(0, len(records), PRODUCE_CHUNK):
-            await log.produce(topic, records[start:start + PRODUCE_CHUNK])
+            try:
+                await log.produce(topic, records[start:start + PRODUCE_CHUNK])
+            except TransportError as exc:
+                raise TransportError(f"{exc} (the first {start:,} of {len(records):,} "
+                                     "records were produced)") from None
         return len(await log.end_offsets(topic))
 
     try:

@@ -39,6 +39,15 @@ def _tp(tid: int, partition: int) -> bytes:
     return tid.to_bytes(4, "big") + partition.to_bytes(4, "big")
 
 
+def _io_error(data_dir: Path, exc: Exception) -> Exception:
+    """RocksDB's I/O errors as a TransportError that says what to do; others as they are."""
+    if "IO error" not in str(exc):
+        return exc
+    said = str(exc).rstrip(". ")
+    return TransportError(f"cannot write the log in '{data_dir}' (is the disk full?): {said}. "
+                          "Nothing committed before was lost: free some space and run again")
+
+
 MEMTABLES = 64 << 20
 """All memtables of the log's database together (the log and every store): RocksDB
 flushes the largest when they reach it, so a busy log's memory stays bounded."""
@@ -158,7 +167,7 @@ class EmbeddedLog(LocalLog):
                     batch.delete(key, handle)
                 else:
                     put(key, value, handle)
-        self.db.write(batch)
+        self._write(batch)
 
     def _purge(self, below: dict[tuple[int, int], int]) -> None:
         """Delete consumed internal records: a range tombstone per partition, and its new
@@ -170,7 +179,7 @@ class EmbeddedLog(LocalLog):
             batch.delete_range(prefix + bytes(8), prefix + off.to_bytes(8, "big"))
             batch.put(b"S" + _tp(tid, p), off.to_bytes(8, "big"))
         if moved:
-            self.db.write(batch)
+            self._write(batch)
             self.starts.update(moved)
 
     def _first(self, topic_id: int, partition: int) -> int:
@@ -188,6 +197,14 @@ class EmbeddedLog(LocalLog):
             append((off, k, v, ts, h))
             off += 1
         return out
+
+    def _write(self, batch: WriteBatch) -> None:
+        """One atomic write. An I/O failure (a full disk) is a clear error; the write did
+        not happen, and everything committed before it stays."""
+        try:
+            self.db.write(batch)
+        except Exception as exc:
+            raise _io_error(self.data_dir, exc) from None
 
     async def offset_for_time(self, tp: tuple[str, int], ts: int) -> int:
         """The first offset of `tp` whose record timestamp is >= ts (the end when none is),
@@ -224,7 +241,7 @@ class EmbeddedLog(LocalLog):
         for g, task in [k for k in self.saved if k[0] == group]:
             batch.delete(b"P" + g.encode() + b"\0" + task.encode())
             del self.saved[(g, task)]
-        self.db.write(batch)
+        self._write(batch)
         for store in stores:
             if self.has_column_family(store):
                 view = self._families.pop(store, None)
@@ -234,7 +251,10 @@ class EmbeddedLog(LocalLog):
 
     async def close(self) -> None:
         """Flush and close the database (column family views first, or the lock stays)."""
-        for view, _ in self._families.values():
-            view.close()
-        self._families.clear()
-        self.db.close()
+        try:
+            for view, _ in self._families.values():
+                view.close()
+            self._families.clear()
+            self.db.close()
+        except Exception as exc:
+            raise _io_error(self.data_dir, exc) from None

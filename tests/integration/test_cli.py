@@ -297,3 +297,36 @@ def test_query_prints_int_keys_as_ints(shoal: ShoalRunner, tmp_path: Path) -> No
     rows = [json.loads(x) for x in ok(shoal("query", app, "per-k")).stdout.splitlines()]
     assert rows == [{"key": 0, "value": 1}, {"key": 7, "value": 2}]
     assert json.loads(ok(shoal("query", app, "per-k", "7")).stdout) == {"key": 7, "value": 2}
+
+
+def test_a_full_disk_is_one_clear_error_and_loses_nothing(tmp_path: Path) -> None:
+    """Files capped at 2 MB (RLIMIT_FSIZE, as a full disk would stop writes): producing 7 MB
+    fails with one error line saying how far it got; what was produced is all there."""
+    import resource
+    import signal
+
+    from tests.helpers.shoal import REPO_ROOT, run_shoal, shoal_argv, shoal_env
+
+    data = tmp_path / "data"
+    (tmp_path / "small.jsonl").write_text('{"k": 1}\n{"k": 2}\n')
+    (tmp_path / "big.jsonl").write_text("".join(
+        json.dumps({"k": i, "pad": "x" * 100}) + "\n" for i in range(60_000)))
+    ok(run_shoal("produce", "t", tmp_path / "small.jsonl", data_dir=data))
+
+    def capped() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a failed write, not a killed process
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+
+    full = subprocess.run([*shoal_argv(), "produce", "t", str(tmp_path / "big.jsonl"),
+                           "--data-dir", str(data)], cwd=REPO_ROOT, env=shoal_env(),
+                          preexec_fn=capped, capture_output=True, text=True, timeout=120)
+    assert full.returncode == 1 and "Traceback" not in full.stderr
+    lines = full.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: cannot write the log")
+    assert "is the disk full?" in lines[0] and "Nothing committed before was lost" in lines[0]
+    done = re.search(r"the first ([\d,]+) of 60,000 records were produced", lines[0])
+    assert done, lines[0]
+    tail = ok(run_shoal("tail", "t", "--from-beginning", data_dir=data)).stdout.splitlines()
+    values = [json.loads(x)["value"] for x in tail]
+    assert values[:2] == [{"k": 1}, {"k": 2}]  # produced before: still there
+    assert [v["k"] for v in values[2:]] == list(range(int(done[1].replace(",", ""))))
