@@ -330,3 +330,22 @@ def test_a_full_disk_is_one_clear_error_and_loses_nothing(tmp_path: Path) -> Non
     values = [json.loads(x)["value"] for x in tail]
     assert values[:2] == [{"k": 1}, {"k": 2}]  # produced before: still there
     assert [v["k"] for v in values[2:]] == list(range(int(done[1].replace(",", ""))))
+
+
+def test_dead_letters_with_a_null_or_text_time_tail_in_order(shoal: ShoalRunner,
+                                                             tmp_path: Path) -> None:
+    """A record whose time field is null or text is dead-lettered with an int timestamp, and
+    `tail --from-beginning` of the dead letters prints them (this used to crash sorting)."""
+    app = tmp_path / "timed.py"
+    app.write_text("from engine import Pipeline\n"
+                   "p = Pipeline('timed')\n"
+                   "p.stream('in', key='k', time='ts').count(name='per-k')\n")
+    (tmp_path / "in.jsonl").write_text(
+        '{"k": "a", "ts": null}\n{"k": "b", "ts": "soon"}\n{"k": "c", "ts": 5}\n')
+    ok(shoal("produce", "in", tmp_path / "in.jsonl", "--key", "k"))
+    ok(shoal("run", app, "--until-caught-up", "--port", "0"))
+    dead = [json.loads(x) for x in ok(shoal("tail", "timed.dlq", "--from-beginning"))
+            .stdout.splitlines()]
+    assert [(d["key"], d["headers"]["shoal.stage"]) for d in dead] == [("a", "time"),
+                                                                       ("b", "time")]
+    assert all(isinstance(d["timestamp"], int) for d in dead)
