@@ -230,49 +230,63 @@ arrivals_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.in
                        max_size=30)
 
 
-def join_replay(events: list[Arrival], partitions: int, before: int, after: int, grace: int,
-                how: str, window: int = 0) -> tuple[list[tuple[str, Any]], set[int]]:
-    """Brute force over arrival order (record i has value i): each record meets every live
-    partner in bounds (or, with a window size, in its tumbling window); a record dies once its
-    partition's stream time > its time + reach + grace (its window's last ms + grace),
-    emitted with None if unmatched (left/outer). A record arriving dead is late."""
+Replayed = tuple[list[tuple[str, Any]], set[int]]
+
+
+def replay(events: list[tuple[int, str, int, int]], partitions: int, how: str,
+           closes: Callable[[int, int, int], int], lasts: Callable[[int, int, int], int],
+           meet: Callable[[int, int, int], bool]) -> Replayed:
+    """Brute force over arrival order of records (side, key, time, extra), record i having
+    value i: a record arriving after stream time closes(side, t, extra) is late; else it
+    meets every live partner of its key for which meet(left t, left extra, right t) holds,
+    and stays live until its partition's stream time passes lasts(side, t, extra), when it
+    is emitted with None if unmatched (left/outer)."""
     stream_time: dict[int, int] = {}
-    live: list[list[Any]] = []  # [side, key, t, value, matched, partition]
+    live: list[list[Any]] = []  # [side, key, t, value, matched, partition, last, extra]
     out: list[tuple[str, Any]] = []
     late: set[int] = set()
-    reach = (after, before)
-
-    def last(t: int, side: int) -> int:
-        return t // window * window + window - 1 if window else t + reach[side]
-
-    def meet(left_t: int, right_t: int) -> bool:
-        if window:
-            return left_t // window == right_t // window
-        return left_t - before <= right_t <= left_t + after
 
     def expire(p: int) -> None:
-        for rec in [r for r in live if r[5] == p and last(r[2], r[0]) + grace < stream_time[p]]:
+        for rec in [r for r in live if r[5] == p and r[6] < stream_time[p]]:
             live.remove(rec)
             if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
                 out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
 
-    for i, (side, key, t) in enumerate(events):
+    for i, (side, key, t, extra) in enumerate(events):
         p = partition_for(key.encode(), partitions)
         stream_time[p] = max(stream_time.get(p, t), t)
-        if last(t, side) + grace < stream_time[p]:
+        if closes(side, t, extra) < stream_time[p]:
             late.add(i)
             expire(p)
             continue
         matched = False
         for rec in live:
             if rec[0] != side and rec[1] == key:
-                left_t, right_t = (t, rec[2]) if side == 0 else (rec[2], t)
-                if meet(left_t, right_t):
+                left, right = ((t, extra), rec[2]) if side == 0 else ((rec[2], rec[7]), t)
+                if meet(*left, right):
                     rec[4] = matched = True
                     out.append((key, [i, rec[3]] if side == 0 else [rec[3], i]))
-        live.append([side, key, t, i, matched, p])
+        live.append([side, key, t, i, matched, p, lasts(side, t, extra), extra])
         expire(p)
     return out, late
+
+
+def join_replay(events: list[Arrival], partitions: int, before: int, after: int, grace: int,
+                how: str, window: int = 0) -> Replayed:
+    """The interval join (or, with a window size, the window join): a record lives until
+    its time + reach + grace (its window's last ms + grace), and arriving later is late."""
+    reach = (after, before)
+
+    def last(side: int, t: int, _: int) -> int:
+        return (t // window * window + window - 1 if window else t + reach[side]) + grace
+
+    def meet(left_t: int, _: int, right_t: int) -> bool:
+        if window:
+            return left_t // window == right_t // window
+        return left_t - before <= right_t <= left_t + after
+
+    return replay([(side, key, t, 0) for side, key, t in events], partitions, how, last, last,
+                  meet)
 
 
 def _late_values(d: TestDriver) -> set[int]:
@@ -393,41 +407,16 @@ bounded_st = st.lists(st.tuples(st.integers(0, 1), st.sampled_from("ab"), st.int
 
 
 def until_replay(events: list[Bounded], partitions: int, before: int, grace: int,
-                 how: str) -> tuple[list[tuple[str, Any]], set[int]]:
+                 how: str) -> Replayed:
     """Brute force of join(until=...): left l (until = l.t + lifetime) and right r meet when
     l.t - before <= r.t <= until(l). A left arriving after stream time l.t + before + grace,
     or a right after r.t + grace, is late; a buffered left dies after until(l) + grace, a
     right after r.t + 2 * before + grace (emitted with None if unmatched, left/outer)."""
-    stream_time: dict[int, int] = {}
-    live: list[list[Any]] = []  # [side, key, t, value, matched, partition, deadline]
-    out: list[tuple[str, Any]] = []
-    late: set[int] = set()
-
-    def expire(p: int) -> None:
-        for rec in [r for r in live if r[5] == p and r[6] < stream_time[p]]:
-            live.remove(rec)
-            if not rec[4] and (how == "outer" or (how == "left" and rec[0] == 0)):
-                out.append((rec[1], [rec[3], None] if rec[0] == 0 else [None, rec[3]]))
-
-    for i, (side, key, t, life) in enumerate(events):
-        p = partition_for(key.encode(), partitions)
-        now = stream_time[p] = max(stream_time.get(p, t), t)
-        if t + (before if side == 0 else 0) + grace < now:
-            late.add(i)
-            expire(p)
-            continue
-        matched = False
-        for rec in live:
-            if rec[0] != side and rec[1] == key:
-                (lt, end), rt = ((t, t + life), rec[2]) if side == 0 else \
-                    ((rec[2], rec[6] - grace), t)
-                if lt - before <= rt <= end:
-                    rec[4] = matched = True
-                    out.append((key, [i, rec[3]] if side == 0 else [rec[3], i]))
-        deadline = (t + life if side == 0 else t + 2 * before) + grace
-        live.append([side, key, t, i, matched, p, deadline])
-        expire(p)
-    return out, late
+    return replay(
+        events, partitions, how,
+        closes=lambda side, t, _: t + (before if side == 0 else 0) + grace,
+        lasts=lambda side, t, life: (t + life if side == 0 else t + 2 * before) + grace,
+        meet=lambda lt, life, rt: lt - before <= rt <= lt + life)
 
 
 @settings(max_examples=400, deadline=None)
