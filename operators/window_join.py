@@ -103,6 +103,10 @@ class BufferJoin(Processor):
         self.sides, self.node, self.emit = (left, right), node, emit
         self.clock = StreamClock(left)
         self.deadline = node.deadline
+        # an interval join (the common case) computes its bounds inline: per side, how far
+        # past its own time a record may meet a partner, grace included
+        self.reach = None if node.window or node.until is not None else (
+            node.after + node.grace, node.before + node.grace)
         keep = emit is not None
         self.keep = (keep and node.how != "inner", keep and node.how == "outer")
         self.expiry: list[tuple[int, int, bytes]] = []
@@ -118,14 +122,15 @@ class BufferJoin(Processor):
         now = self.clock.observe(ts)
         if self.expiry and self.expiry[0][0] < now:
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
-        closes = self.node.closes(ts, side, value)
+        reach = self.reach
+        deadline = ts + reach[side] if reach else self.deadline(ts, side, value)
+        closes = deadline if reach else self.node.closes(ts, side, value)
         if closes < now:
             self.clock.late_by(now - closes + self.node.grace)
             raise LateRecord(f"event time {ts}: its join window closed (stream time "
                              f"{now}, grace {self.node.grace} ms)")
         bk = b"k" + key
         matched = self._match(key, bk, value, ts, side)
-        deadline = self.deadline(ts, side, value)
         if deadline < now:  # an until= left whose window has ended: it met all it can
             if not matched and self.keep[side] and self.emit is not None:
                 pair = (value, None) if side == 0 else (None, value)
