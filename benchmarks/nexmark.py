@@ -24,7 +24,7 @@ import msgspec
 
 from apps.nexmark.generator import write
 from apps.nexmark.queries import QUERIES, Query
-from apps.nexmark.reference import reference
+from apps.nexmark.reference import COLUMNS, reference
 from engine import App
 from engine.transport import CommitBatch, EmbeddedLog
 from engine.transport.base import read_partitions
@@ -106,8 +106,6 @@ def outputs(app: App, query: Query) -> list[tuple[Any, ...]]:
         return [r for k, v in app.table(query.name).items() for r in query.rows(k, v)]
 
     async def read(log: EmbeddedLog) -> list[tuple[Any, ...]]:
-        from apps.nexmark.reference import COLUMNS
-
         decode, columns = msgspec.json.Decoder().decode, COLUMNS[query.name]
         parts = await read_partitions(log, query.name)
         return [tuple(row[c] for c in columns)

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from engine.api import TransportError
+from engine.api import LogBusy
 from engine.dsl import Pipeline
 from engine.ingest import keyed_lines
 from engine.job import Job
@@ -93,9 +93,8 @@ def produce(topic: str, values: Iterable[Any], key: str | None = None,
     directory = data_dir(data_dir_path)
     try:
         log = EmbeddedLog(directory)
-    except TransportError as exc:
-        if "in use" not in str(exc) or produce_via_server(directory, topic, lines, key,
-                                                          time) is None:
+    except LogBusy:  # a running job holds the log: hand the records to it
+        if produce_via_server(directory, topic, lines, key, time) is None:
             raise
         return len(records)
 

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import click
 import msgspec
 
-from engine.api import ConfigError, PipelineFailed, ShoalError, TransportError
+from engine.api import ConfigError, LogBusy, PipelineFailed, ShoalError, TransportError
 from engine.console import (
     describe_lines,
     err,
@@ -246,9 +246,8 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
 
     try:
         where = f"({asyncio.run(_with_log(broker, data_dir, False, body))} partitions)"
-    except TransportError as exc:  # a running job holds the embedded log: hand them to it
-        served = None if broker not in (None, "embedded") or "in use" not in str(exc) else \
-            produce_via_server(data_dir_of(data_dir), topic, lines, key_field, time_field)
+    except LogBusy:  # a running job holds the embedded log: hand the records to it
+        served = produce_via_server(data_dir_of(data_dir), topic, lines, key_field, time_field)
         if served is None:
             raise
         where = f"through the running job at {served}"

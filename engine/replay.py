@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import click
 
-from engine.api import ConfigError
+from engine.api import ConfigError, OutRecord
 from engine.api.records import copied
 from engine.loader import load_pipeline
 from engine.physical import PhysicalPlan
@@ -25,8 +25,6 @@ from engine.planner import plan as compile_plan
 from engine.transport import CommitBatch, EmbeddedLog, RecordTuple
 from engine.transport import data_dir as data_dir_of
 from engine.transport.base import read_partitions
-
-OutRecord = tuple[bytes | None, bytes | None, int, list[tuple[str, bytes | None]]]
 
 
 @dataclass
@@ -130,8 +128,8 @@ def replay_dlq(app: str, stage: str | None, operator: str | None, since: int | N
                 if done_topic not in topics:
                     await log.create_topic(done_topic, 1)
                 outputs = [(t, p, rs) for (t, p), rs in sorted(found.records.items())]
-                await log.commit("", CommitBatch(outputs=[*outputs, (done_topic, 0,  # type: ignore[list-item]
-                                                                     found.marks)]))
+                await log.commit("", CommitBatch(outputs=[*outputs,
+                                                          (done_topic, 0, found.marks)]))
             return found.lines(dlq)
         finally:
             await log.close()

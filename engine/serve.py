@@ -65,9 +65,11 @@ async def query_server(plan: PhysicalPlan, log: Transport,
         marker.unlink(missing_ok=True)
 
 
-async def lag_rows(plan: PhysicalPlan, log: Transport) -> list[dict[str, Any]]:
-    """Per input partition: its end, the group's committed position and the difference."""
-    topics, rows = await log.topics(), []
+async def lag_rows(plan: PhysicalPlan, log: Transport,
+                   topics: Mapping[str, int] | None = None) -> list[dict[str, Any]]:
+    """Per input partition: its end, the group's committed position and the difference
+    (topics: the log's topics, when already read)."""
+    topics, rows = topics or await log.topics(), []
     for topic in dict.fromkeys(plan.external_sources):
         if topic in topics:
             ends = await log.end_offsets(topic)
@@ -99,7 +101,7 @@ def _console(plan: PhysicalPlan, log: Transport, worker: Observed
 
     async def status() -> dict[str, Any]:
         stats, topics = worker.stats, await log.topics()
-        lag = await lag_rows(plan, log)
+        lag = await lag_rows(plan, log, topics)
         return {"records_in": stats.records_in, "records_per_s": stats.rate,
                 "dead_letters": stats.dead_lettered, "tasks": len(worker.tasks), "lag": lag,
                 "dead": await _latest_dead(log, plan.dead_letter_topic, topics)}

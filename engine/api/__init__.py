@@ -4,6 +4,7 @@ from engine.api import aggregators, windows
 from engine.api.codegen import CodeWriter, FuseContext
 from engine.api.errors import (
     ConfigError,
+    LogBusy,
     PipelineFailed,
     PlanError,
     ShoalError,
@@ -18,6 +19,7 @@ __all__ = [
     "ConfigError",
     "FuseContext",
     "Headers",
+    "LogBusy",
     "Node",
     "OutRecord",
     "PipelineFailed",

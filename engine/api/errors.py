@@ -17,6 +17,10 @@ class TransportError(ShoalError):
     """The log (embedded or Kafka) refused an operation."""
 
 
+class LogBusy(TransportError):
+    """Another process (a running job) holds the embedded log: hand records to it."""
+
+
 class UnknownTopicError(TransportError):
     """A topic that must exist does not."""
 

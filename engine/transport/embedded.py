@@ -23,7 +23,7 @@ from typing import Any
 import msgspec
 from rocksdict import AccessType, Options, Rdict, WriteBatch
 
-from engine.api import TransportError
+from engine.api import LogBusy, TransportError
 from engine.transport.base import RecordTuple
 from engine.transport.local import Append, LocalLog, Progress, StateChanges, TopicMeta
 
@@ -70,7 +70,7 @@ def _open(path: Path, read_only: bool) -> Rdict:
     except Exception as exc:
         text = str(exc)
         if "lock" in text.lower():
-            raise TransportError(
+            raise LogBusy(
                 f"data dir '{path.parent}' is in use by another shoal process "
                 "(stop it, or use another --data-dir)") from None
         raise TransportError(f"cannot open the log in '{path.parent}': {text}") from None
