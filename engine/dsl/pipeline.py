@@ -265,12 +265,12 @@ class Stream(Aggregations):
             >>> same = people.join(sellers, window=windows.tumbling(seconds=10),
             ...                    name="same-window")
         """
+        check_fn(joiner, "join")
+        check_name(name, "join", required=True)
         if window is not None:
             return self._join_window(other, joiner, how, name, window, grace)
         if until is not None:
             return self._join_until(other, joiner, how, name, until, before or 0, grace)
-        check_fn(joiner, "join")
-        check_name(name, "join", required=True)
         if isinstance(other, GlobalTable) and other.pipeline is self.pipeline:
             return self._join_global(other, joiner, how, name, key)
         if key is not None:
@@ -278,10 +278,7 @@ class Stream(Aggregations):
                              "join another stream or table on a computed key")
         if isinstance(other, Table) and other.pipeline is self.pipeline:
             return self._join_table(other, joiner, how, name)
-        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
-            raise TypeError("join() takes a Stream or Table of the same pipeline")
-        if how not in ("inner", "left", "outer"):
-            raise ValueError(f"a stream-stream join is 'inner', 'left' or 'outer', got {how!r}")
+        self._stream_partner(other, how, "join() takes a Stream or Table of the same pipeline")
         if within is None and (before is None or after is None):
             raise ValueError("a stream-stream join needs within= (or before= and after=) ms")
         lo = before if before is not None else within
@@ -296,15 +293,11 @@ class Stream(Aggregations):
                      joiner: Callable[[Any, Any], Any], how: str, name: str,
                      window: TimeWindows, grace: int) -> Stream:
         """A window join: both records in the same tumbling window."""
-        check_fn(joiner, "join")
-        check_name(name, "join", required=True)
-        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
-            raise TypeError("join(window=...) joins two streams of the same pipeline")
+        self._stream_partner(other, how, "join(window=...) joins two streams of the same "
+                             "pipeline", kind="window")
         if not isinstance(window, TimeWindows) or window.advance != window.size:
             raise ValueError("join(window=...) takes a tumbling window, e.g. "
                              "windows.tumbling(seconds=10)")
-        if how not in ("inner", "left", "outer"):
-            raise ValueError(f"a window join is 'inner', 'left' or 'outer', got {how!r}")
         if grace < 0:
             raise ValueError("grace must be >= 0 ms")
         return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
@@ -315,18 +308,23 @@ class Stream(Aggregations):
                     joiner: Callable[[Any, Any], Any], how: str, name: str,
                     until: Callable[[Any], int], before: int, grace: int) -> Stream:
         """A join whose window ends where the left record says."""
-        check_fn(joiner, "join")
         check_fn(until, "join(until=...)")
-        check_name(name, "join", required=True)
-        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
-            raise TypeError("join(until=...) joins two streams of the same pipeline")
-        if how not in ("inner", "left", "outer"):
-            raise ValueError(f"a stream-stream join is 'inner', 'left' or 'outer', got {how!r}")
+        self._stream_partner(other, how, "join(until=...) joins two streams of the same "
+                             "pipeline")
         if min(before, grace) < 0:
             raise ValueError("before and grace must be >= 0 ms")
         return self.pipeline._add(WindowJoin, (self.node_id, other.node_id), name,
                                   joiner=joiner, how=how, before=before, after=0, grace=grace,
                                   until=until)
+
+    def _stream_partner(self, other: Stream | Table | GlobalTable, how: str, wrong: str,
+                        kind: str = "stream-stream") -> None:
+        """Check that a stream-stream join has a stream of this pipeline and a known `how`
+        (wrong: the message when `other` is something else)."""
+        if not isinstance(other, Stream) or other.pipeline is not self.pipeline:
+            raise TypeError(wrong)
+        if how not in ("inner", "left", "outer"):
+            raise ValueError(f"a {kind} join is 'inner', 'left' or 'outer', got {how!r}")
 
     def _join_table(self, table: Table, joiner: Callable[[Any, Any], Any], how: str,
                     name: str) -> Stream:
