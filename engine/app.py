@@ -8,7 +8,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
 from collections.abc import Iterable
+from pathlib import Path
 from time import time as wall_time
 from typing import Any
 
@@ -31,7 +34,9 @@ class App:
 
     def __init__(self, pipeline: Pipeline | PhysicalPlan, data_dir_path: str | None = None,
                  read_only: bool = False) -> None:
-        self.log = EmbeddedLog(data_dir(data_dir_path), read_only=read_only)
+        self.directory = Path(data_dir(data_dir_path))
+        self.created = not (self.directory / "log").exists()  # removed again if left empty
+        self.log = EmbeddedLog(self.directory, read_only=read_only)
         try:
             self.plan = pipeline if isinstance(pipeline, PhysicalPlan) else plan(
                 pipeline, {name: m.partitions for name, m in self.log.meta.items()})
@@ -69,8 +74,13 @@ class App:
         return views[name]
 
     def close(self) -> None:
-        """Close the log."""
+        """Close the log; a log this App created and nothing was written to is removed, so
+        a lookup on a directory that held no data leaves none behind."""
         asyncio.run(self.log.close())
+        if self.created and not self.log.meta:
+            shutil.rmtree(self.directory / "log", ignore_errors=True)
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()  # only when empty
 
     def __enter__(self) -> App:
         return self

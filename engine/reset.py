@@ -14,6 +14,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol, cast
 
 import click
 
@@ -21,10 +22,19 @@ from engine.api import ConfigError
 from engine.loader import load_pipeline
 from engine.physical import PhysicalPlan
 from engine.planner import plan as compile_plan
-from engine.transport import EmbeddedLog
+from engine.transport import Transport, open_transport
 from engine.transport import data_dir as data_dir_of
 
 TopicPartition = tuple[str, int]
+
+
+class Resettable(Transport, Protocol):
+    """A log that can reset a group: the embedded log and Kafka."""
+
+    async def has_store(self, store: str) -> bool: ...
+    async def offset_for_time(self, tp: TopicPartition, ts: int) -> int: ...
+    async def reset(self, group: str, positions: dict[TopicPartition, int],
+                    internal: list[str], stores: list[str]) -> None: ...
 
 
 @dataclass
@@ -58,7 +68,7 @@ def parse_time(text: str) -> int:
     return int(when.timestamp() * 1000)
 
 
-async def plan_reset(log: EmbeddedLog, physical: PhysicalPlan, to: str,
+async def plan_reset(log: Resettable, physical: PhysicalPlan, to: str,
                      at: int | None) -> ResetPlan:
     """Where each input partition goes (to: earliest, latest or time `at`)."""
     group, topics = physical.pipeline, await log.topics()
@@ -75,8 +85,7 @@ async def plan_reset(log: EmbeddedLog, physical: PhysicalPlan, to: str,
             moves[tp] = (done[tp], new)
     internal = {t: sum(await log.end_offsets(t)) - sum(await log.start_offsets(t))
                 for t in physical.internal_names if t in topics}
-    stores = [f"{group}.{s}" for s in physical.stores
-              if log.has_column_family(f"{group}.{s}")]
+    stores = [f"{group}.{s}" for s in physical.stores if await log.has_store(f"{group}.{s}")]
     return ResetPlan(group, moves, internal, stores)
 
 
@@ -89,7 +98,8 @@ async def plan_reset(log: EmbeddedLog, physical: PhysicalPlan, to: str,
 @click.option("--dry-run", is_flag=True, help="say what would change, change nothing")
 @click.option("--data-dir", default=None, metavar="DIR",
               help="embedded log directory (default $SHOAL_DATA_DIR or ./.shoal)")
-@click.option("--broker", default=None, metavar="URL", help="only 'embedded' for now")
+@click.option("--broker", default=None, metavar="URL",
+              help="kafka://HOST:PORT (default: the embedded log)")
 def reset(app: str, to: str | None, when: str | None, dry_run: bool, data_dir: str | None,
           broker: str | None) -> None:
     """Start APP over: move its input positions, empty its internal topics, drop its
@@ -99,22 +109,19 @@ def reset(app: str, to: str | None, when: str | None, dry_run: bool, data_dir: s
     Examples:
       shoal reset apps/shop_tables.py --to-earliest --dry-run
       shoal reset apps/shop_tables.py --to-time 2026-01-01T00:05:00Z
+      shoal reset apps/orders.py --to-earliest --broker kafka://127.0.0.1:9092
     """
     if (to is None) == (when is None):
         raise ConfigError("say where to: --to-earliest, --to-latest or --to-time ISO8601")
-    if broker not in (None, "embedded"):
-        raise ConfigError("shoal reset works on the embedded log; on Kafka, stop every "
-                          "worker and use kafka-consumer-groups --reset-offsets for the group "
-                          "(and delete its -repartition and -changelog topics)")
     at = parse_time(when) if when is not None else None
     pipeline = load_pipeline(app)
     compile_plan(pipeline)  # plan errors before touching the log
     directory = Path(data_dir_of(data_dir))
-    if not (directory / "log").exists():
+    if broker in (None, "embedded") and not (directory / "log").exists():
         raise ConfigError(f"no shoal data in '{directory}' (nothing produced yet)")
 
     async def body() -> list[str]:
-        log = EmbeddedLog(directory)  # refused while a job holds the directory
+        log = cast(Resettable, open_transport(broker, str(directory)))  # busy: refused
         try:
             found = await plan_reset(log, compile_plan(pipeline, await log.topics()),
                                      to or "time", at)

@@ -98,6 +98,10 @@ class EmbeddedLog(LocalLog):
         """True when `store` has a column family (its first commit happened)."""
         return store in self._families or store in Rdict.list_cf(str(self.data_dir / "log"))
 
+    async def has_store(self, store: str) -> bool:
+        """True when `store` has a column family (as on Kafka: a changelog topic)."""
+        return self.has_column_family(store)
+
     def column_family(self, store: str) -> Rdict:
         """The RocksDB column family holding `store` (created when missing)."""
         found = self._families.get(store)

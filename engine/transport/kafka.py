@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -30,6 +30,7 @@ from engine.transport.base import (
     progress_topic,
     read_range,
 )
+from engine.transport.kafka_admin import reset_group, time_offset
 from engine.transport.kafka_group import (
     CoPartitionAssignor,
     GroupConsumer,
@@ -87,6 +88,15 @@ class KafkaTransport:
                         f"cannot reach the Kafka broker at {self.bootstrap} within "
                         f"{self.connect_timeout_s:g}s ({reason})") from None
                 await asyncio.sleep(0.5)
+
+    async def start_client(self, make: Callable[[], Any]) -> Any:
+        """A started client from `make` (retried like every connection of this transport)."""
+        return await self._start(make)
+
+    def forget(self, topics: Iterable[str]) -> None:
+        """Drop cached partition counts of `topics` (deleted or recreated)."""
+        for topic in topics:
+            self._counts.pop(topic, None)
 
     async def admin(self) -> AIOKafkaAdminClient:
         """The admin client, connected on first use."""
@@ -333,6 +343,28 @@ class KafkaTransport:
         per key the one made by the most records up to `committed_n` (kafka_state.py)."""
         records = await self.read_all((changelog_topic(store), partition))
         return list(restorable(records, partition, committed_n).items())
+
+    # -- reset ---------------------------------------------------------------------------
+    async def has_store(self, store: str) -> bool:
+        """True when `store` (pipeline-qualified) has a changelog topic."""
+        return changelog_topic(store) in await self.topics()
+
+    async def offset_for_time(self, tp: TP, ts: int) -> int:
+        """The first offset of `tp` whose record timestamp is >= ts (the end when none)."""
+        return await time_offset(self, tp, ts)
+
+    async def reset(self, group: str, positions: dict[TP, int], internal: list[str],
+                    stores: list[str]) -> None:
+        """Move a stopped `group` to `positions`; recreate its internal, changelog and
+        progress topics empty, its positions there at 0 (refused while a worker runs). Not
+        atomic on Kafka: a reset interrupted half way is finished by running it again."""
+        counts = await self.topics()
+        empty = {t: (counts[t], False) for t in internal if t in counts}
+        empty |= {changelog_topic(s): (counts[changelog_topic(s)], True) for s in stores
+                  if changelog_topic(s) in counts}
+        if progress_topic(group) in counts:
+            empty[progress_topic(group)] = (counts[progress_topic(group)], True)
+        await reset_group(self, group, positions, empty, internal)
 
     async def read_all(self, tp: TP) -> list[RecordTuple]:
         """Every record of a partition, to its true end (a fetch high watermark)."""

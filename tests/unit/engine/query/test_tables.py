@@ -93,3 +93,4 @@ def test_tables_of_a_pipeline_that_never_ran_are_empty(tmp_path: Path) -> None:
         assert app.table("counts").get("k") is None
         assert app.table("counts").items() == []
         assert app.table("per-window").windows("k") == []
+    assert not (tmp_path / "data").exists()  # the lookup left no empty log behind
