@@ -15,7 +15,9 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from engine.runtime.stats import COMMIT_BUCKETS, Lateness, RunStats
+from engine.physical import PhysicalPlan
+from engine.runtime.stats import COMMIT_BUCKETS, LATENCY_BUCKETS, Lateness, RunStats
+from engine.runtime.taskenv import StoreBackends
 
 Lag = list[tuple[str, int, int]]  # topic, partition, records not yet committed
 
@@ -25,6 +27,8 @@ class Observed(Protocol):
 
     stats: RunStats
     tasks: dict[Any, Any]
+    plan: PhysicalPlan
+    backends: StoreBackends | None
 
     def lateness(self) -> list[Lateness]: ...
 
@@ -66,20 +70,43 @@ class WorkerCollector(Collector):
                                 value=len(self.worker.tasks))
         yield CounterMetricFamily("shoal_rebalances", "Partition assignment changes",
                                   value=stats.rebalances)
-        yield from self._commits(stats)
+        yield _histogram("shoal_commit_seconds", "Duration of commits", COMMIT_BUCKETS,
+                         stats.commit_buckets, stats.commit_seconds)
+        yield _histogram("shoal_e2e_latency_seconds",
+                         "Commit time minus the timestamp of an output record (the newest of "
+                         "each output batch per topic and partition)", LATENCY_BUCKETS,
+                         stats.latency_buckets, stats.latency_seconds)
+        yield from self._stores()
         lag = GaugeMetricFamily("shoal_lag_records", "Input records not yet committed",
                                 labels=["topic", "partition"])
         for topic, partition, count in self.lag:
             lag.add_metric([topic, str(partition)], count)
         yield lag
 
-    def _commits(self, stats: RunStats) -> Iterator[Metric]:
-        cumulative, buckets = 0, []
-        for bound, count in zip(COMMIT_BUCKETS, stats.commit_buckets, strict=True):
-            cumulative += count
-            buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
-        yield HistogramMetricFamily("shoal_commit_seconds", "Duration of commits",
-                                    buckets=buckets, sum_value=stats.commit_seconds)
+    def _stores(self) -> Iterator[Metric]:
+        keys = GaugeMetricFamily("shoal_store_keys_estimate", "Keys per store (RocksDB's "
+                                 "estimate: overwrites not yet compacted count each)",
+                                 labels=["store"])
+        size = GaugeMetricFamily("shoal_store_bytes", "Bytes per store (memtables and live "
+                                 "data)", labels=["store"])
+        backends, plan = self.worker.backends, self.worker.plan
+        for store in plan.stores:
+            if backends is None:
+                break
+            backend = backends(f"{plan.pipeline}.{store}")
+            keys.add_metric([store], backend.estimated_keys())
+            size.add_metric([store], backend.size_bytes())
+        yield keys
+        yield size
+
+
+def _histogram(name: str, text: str, bounds: tuple[float, ...], counts: list[int],
+               total: float) -> Metric:
+    cumulative, buckets = 0, []
+    for bound, count in zip(bounds, counts, strict=True):
+        cumulative += count
+        buckets.append(("+Inf" if bound == float("inf") else str(bound), cumulative))
+    return HistogramMetricFamily(name, text, buckets=buckets, sum_value=total)
 
 
 def metrics_text(worker: Observed) -> Callable[[Lag], bytes]:

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 
 COMMIT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, float("inf"))
 """Upper bounds (seconds) of the commit-duration histogram's buckets."""
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+                   86400.0, float("inf"))
+"""Upper bounds (seconds) of the end-to-end latency histogram's buckets."""
 
 @dataclass(frozen=True)
 class Lateness:
@@ -97,11 +100,19 @@ class RunStats:
     rebalances: int = 0  # assignment changes (partitions assigned or revoked)
     commit_buckets: list[int] = field(default_factory=lambda: [0] * len(COMMIT_BUCKETS))
     commit_seconds: float = 0.0  # summed over commits
+    latency_buckets: list[int] = field(default_factory=lambda: [0] * len(LATENCY_BUCKETS))
+    latency_seconds: float = 0.0  # summed over observations
 
     def observe_commit(self, seconds: float) -> None:
         """Count a commit's duration in its histogram bucket."""
         self.commit_seconds += seconds
         self.commit_buckets[bisect.bisect_left(COMMIT_BUCKETS, seconds)] += 1
+
+    def observe_latency(self, seconds: float) -> None:
+        """Count an end-to-end latency (commit time minus an output's timestamp)."""
+        seconds = max(0.0, seconds)
+        self.latency_seconds += seconds
+        self.latency_buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
 
     @property
     def elapsed(self) -> float:

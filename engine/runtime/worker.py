@@ -281,9 +281,11 @@ class Worker:
     def _count(self, batch: CommitBatch) -> None:
         self.stats.commits += 1
         self._warn_misplaced()
+        now_ms = time.time() * 1000
         for topic, _, records in batch.outputs:
-            if topic in self._sinks:
+            if topic in self._sinks and records:
                 self.stats.out[topic] = self.stats.out.get(topic, 0) + len(records)
+                self.stats.observe_latency((now_ms - records[-1][2]) / 1000)
         tasks = self.tasks.values()
         self.stats.dead_lettered = sum(t.deadletters.count for t in tasks)
         self.stats.dead_by_stage = dict(sum((t.deadletters.by_stage for t in tasks), Counter()))

@@ -18,6 +18,10 @@ class Backend(Protocol):
 
     def apply(self, changes: list[tuple[bytes, bytes | None]]) -> None: ...
 
+    def estimated_keys(self) -> int: ...
+
+    def size_bytes(self) -> int: ...
+
 
 class DictBackend:
     """An in-memory backend with the same ordering as RocksDB (bytewise). It may share its
@@ -28,6 +32,14 @@ class DictBackend:
 
     def get(self, key: bytes) -> bytes | None:
         return self.data.get(key)
+
+    def estimated_keys(self) -> int:
+        """The number of keys (exact here)."""
+        return len(self.data)
+
+    def size_bytes(self) -> int:
+        """Bytes of keys and values."""
+        return sum(len(k) + len(v) for k, v in self.data.items())
 
     def scan(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         keys = sorted(self.data)
@@ -54,6 +66,15 @@ class RocksBackend:
     def get(self, key: bytes) -> bytes | None:
         value = self.family.get(key)
         return None if value is None else bytes(value)
+
+    def estimated_keys(self) -> int:
+        """RocksDB's estimate: overwrites not yet compacted count once each."""
+        return self.family.property_int_value("rocksdb.estimate-num-keys") or 0
+
+    def size_bytes(self) -> int:
+        """Bytes in memtables and live SST data."""
+        return sum(self.family.property_int_value(p) or 0 for p in (
+            "rocksdb.cur-size-all-mem-tables", "rocksdb.estimate-live-data-size"))
 
     def scan(self, start: bytes, end: bytes | None) -> Iterator[tuple[bytes, bytes]]:
         for key, value in self.family.items(from_key=start):

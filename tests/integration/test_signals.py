@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import signal
@@ -36,6 +37,15 @@ def _committed_and_outputs(data: Path) -> tuple[int, int]:
             await log.close()
 
     return asyncio.run(read())
+
+
+def _time_of(line: str) -> int | None:
+    """The `ts` of a generated order line (None for the malformed ones)."""
+    try:
+        ts = json.loads(line).get("ts")
+    except (ValueError, AttributeError):
+        return None
+    return ts if isinstance(ts, int) else None
 
 
 def _produce_orders(tmp_path: Path, count: int, seed: int) -> Path:
@@ -131,7 +141,10 @@ def _committed(data: Path, group: str, topic: str) -> int:
 
 def test_metrics_of_a_running_job_equal_its_run_summary(tmp_path: Path) -> None:
     """Scraped once the job has committed all its input, /metrics (parsed by the Prometheus
-    client's parser) says what the summary printed at the stop says; /readyz is 200."""
+    client's parser) says what the summary printed at the stop says; /readyz is 200. The
+    end-to-end latency (commit time minus the output's event time) lies between the time
+    from the newest order to the produce and from the oldest order to the scrape."""
+    produced = time.time()
     data = _produce_orders(tmp_path, 2_000, seed=3)
     job = subprocess.Popen([*SHOAL, "run", "apps/orders.py", "--port", "0", "--data-dir",
                             str(data)], cwd=ROOT, stdout=subprocess.PIPE,
@@ -147,6 +160,7 @@ def test_metrics_of_a_running_job_equal_its_run_summary(tmp_path: Path) -> None:
             assert answer.status == 200
         with urllib.request.urlopen(base + "/metrics", timeout=10) as answer:
             text = answer.read().decode()
+        scraped = time.time()
     finally:
         job.send_signal(signal.SIGINT)
         _, stderr = job.communicate(timeout=30)
@@ -159,3 +173,8 @@ def test_metrics_of_a_running_job_equal_its_run_summary(tmp_path: Path) -> None:
     assert dead and samples[("shoal_dead_letters_total", None)] == int(dead[1].replace(",", ""))
     outs = {m[1]: int(m[2].replace(",", "")) for m in re.finditer(r"-> (\S+): ([\d,]+)", stderr)}
     assert outs and {t: samples[("shoal_records_out_total", t)] for t in outs} == outs
+    observed = samples[("shoal_e2e_latency_seconds_count", None)]
+    assert observed > 0
+    times = [ts / 1000 for ts in map(_time_of, orders(2_000, seed=3)) if ts is not None]
+    assert produced - max(times) <= samples[("shoal_e2e_latency_seconds_sum", None)] / \
+        observed <= scraped - min(times)

@@ -8,6 +8,7 @@ import json
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +18,8 @@ from engine import Pipeline, windows
 from engine.query.http import api, start_server
 from engine.runtime.metrics import metrics_text
 from engine.runtime.stats import Lateness, RunStats
+from engine.runtime.taskenv import StoreBackends
+from engine.state import Backend, DictBackend
 from engine.testing import TestDriver
 
 
@@ -106,7 +109,13 @@ class _Worker:
                               rebalances=2)
         for seconds in (0.002, 0.02, 0.02, 3.0):
             self.stats.observe_commit(seconds)
+        for seconds in (0.07, 20.0, -1.0):  # a timestamp in the future counts as 0
+            self.stats.observe_latency(seconds)
         self.tasks = {(0, 0): None, (0, 1): None}
+        self.plan: Any = SimpleNamespace(pipeline="p", stores=("counts", "empty"))
+        rows: dict[str, Backend] = {"p.counts": DictBackend({b"a": b"12", b"bc": b"3"}),
+                                    "p.empty": DictBackend()}
+        self.backends: StoreBackends | None = rows.__getitem__
 
     def lateness(self) -> list[Lateness]:
         return [Lateness("window", seen=3, late=1, needed=10, grace=0)]
@@ -133,7 +142,17 @@ def test_health_readiness_and_metrics() -> None:
                 ("0.005", 1), ("0.01", 1), ("0.025", 3), ("0.05", 3), ("0.1", 3),
                 ("0.25", 3), ("0.5", 3), ("1.0", 3), ("2.5", 3), ("5.0", 4), ("+Inf", 4)]},
             ("shoal_commit_seconds_count", ()): 4,
-            ("shoal_commit_seconds_sum", ()): pytest.approx(3.042)}
+            ("shoal_commit_seconds_sum", ()): pytest.approx(3.042),
+            **{("shoal_e2e_latency_seconds_bucket", (("le", le),)): n for le, n in [
+                ("0.05", 1), ("0.1", 2), ("0.25", 2), ("0.5", 2), ("1.0", 2), ("2.5", 2),
+                ("5.0", 2), ("10.0", 2), ("30.0", 3), ("60.0", 3), ("300.0", 3),
+                ("3600.0", 3), ("86400.0", 3), ("+Inf", 3)]},
+            ("shoal_e2e_latency_seconds_count", ()): 3,
+            ("shoal_e2e_latency_seconds_sum", ()): pytest.approx(20.07),
+            ("shoal_store_keys_estimate", (("store", "counts"),)): 2,
+            ("shoal_store_keys_estimate", (("store", "empty"),)): 0,
+            ("shoal_store_bytes", (("store", "counts"),)): 6,
+            ("shoal_store_bytes", (("store", "empty"),)): 0}
 
     render = metrics_text(_Worker())
 

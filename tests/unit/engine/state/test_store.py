@@ -175,3 +175,16 @@ def test_least_recently_used_goes_first() -> None:
     store.get(b"a")  # a is now the most recently used; b the least
     store.put(b"i", 1)
     assert b"b" not in store.cache and b"a" in store.cache and b"b" in store.pending
+
+
+def test_rocks_backend_sizes(tmp_path: Path) -> None:
+    """A RocksDB store's key estimate and bytes, as /metrics reports them: distinct keys
+    written once are counted exactly; bytes grow with the data."""
+    local = LocalState(tmp_path, "sizes")
+    backend = local.backend("s")
+    assert backend.estimated_keys() == 0
+    empty = backend.size_bytes()
+    local.write("s", [(b"k%04d" % i, b"v" * 100) for i in range(500)])
+    assert backend.estimated_keys() == 500
+    assert backend.size_bytes() > empty
+    local.close()
