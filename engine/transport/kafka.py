@@ -46,6 +46,7 @@ from engine.transport.kafka_state import (
 from engine.transport.partitioner import Partitioner
 
 TOPIC_EXISTS = 36
+READ_STALL_S = 30  # a read with no progress for this long fails rather than end short
 
 
 class KafkaTransport:
@@ -168,7 +169,8 @@ class KafkaTransport:
 
     # -- reading -------------------------------------------------------------------------
     async def end_offsets(self, topic: str) -> list[int]:
-        """True log ends, from fetch high watermarks (ListOffsets may lag on some brokers)."""
+        """True log ends, from fetch high watermarks (ListOffsets may lag on some brokers,
+        Tansu's does): raises rather than fall back to a listed end that may be short."""
         tps = [TopicPartition(topic, p) for p in range(await self.partitions(topic))]
         reader = await self.reader()
         reader.assign(tps)
@@ -176,8 +178,11 @@ class KafkaTransport:
         for tp in tps:
             reader.seek(tp, listed[tp])
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + 10
-        while any(reader.highwater(tp) is None for tp in tps) and loop.time() < deadline:
+        deadline = loop.time() + READ_STALL_S
+        while any(reader.highwater(tp) is None for tp in tps):
+            if loop.time() > deadline:
+                raise TransportError(f"no fetch answer for '{topic}' within "
+                                     f"{READ_STALL_S}s: cannot tell where its log ends")
             await reader.getmany(*tps, timeout_ms=100)
         return [max(reader.highwater(tp) or 0, listed[tp]) for tp in tps]
 
@@ -188,18 +193,29 @@ class KafkaTransport:
         return [found[tp] for tp in tps]
 
     async def read(self, tp: TP, offset: int, max_records: int) -> list[RecordTuple]:
-        """Up to `max_records` records of a partition from `offset` (fewer at its end)."""
+        """Up to `max_records` records of a partition from `offset`; fewer only when the
+        partition's high watermark (from fetch answers) is reached. An empty fetch answer
+        before that is not the end: reading goes on, and raises after READ_STALL_S with
+        no progress."""
         part = TopicPartition(*tp)
         reader = await self.reader()
         reader.assign([part])
         reader.seek(part, offset)
         out: list[RecordTuple] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READ_STALL_S
         while len(out) < max_records:
-            fetched = await reader.getmany(part, timeout_ms=200, max_records=max_records)
-            out += records_of(fetched.get(part, []))
+            fetched = await reader.getmany(part, timeout_ms=200,
+                                           max_records=max_records - len(out))
+            if fetched.get(part):
+                out += records_of(fetched[part])
+                deadline = loop.time() + READ_STALL_S
             high = reader.highwater(part)
-            if high is not None and (not out or out[-1][0] + 1 >= high):
+            if high is not None and (out[-1][0] + 1 if out else offset) >= high:
                 break
+            if loop.time() > deadline:
+                raise TransportError(f"reading {tp[0]}[{tp[1]}] stalled at offset "
+                                     f"{out[-1][0] + 1 if out else offset} (its end: {high})")
         return out[:max_records]
 
     async def committed(self, group: str, tps: list[TP]) -> dict[TP, int]:
