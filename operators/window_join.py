@@ -20,7 +20,7 @@ import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
 from operator import itemgetter
-from typing import Any
+from typing import Any, NoReturn
 
 from engine.api import callable_name
 from engine.api.errors import LateRecord
@@ -36,6 +36,7 @@ from engine.api.streamtime import StreamClock
 from operators.join import Joiner, TwoSidedJoin
 
 _TIME = itemgetter(0)
+_WHAT = "a stream-stream join"
 _EXPIRED = itemgetter(0, 1, 2)  # time, right (0) before left (1), key: Kafka Streams' order
 FOREVER = 1 << 62
 
@@ -92,7 +93,8 @@ class WindowJoin(TwoSidedJoin):
         return {"join": f"stream-stream {self.how}", **within, "grace_ms": self.grace}
 
     def processor(self, ctx: ProcessorContext, emit: Emit | None) -> Processor:
-        return BufferJoin(ctx.store(self.stores[0]), ctx.store(self.stores[1]), self, emit)
+        kind = BufferJoin if self.window or self.until is not None else IntervalJoin
+        return kind(ctx.store(self.stores[0]), ctx.store(self.stores[1]), self, emit)
 
 
 class BufferJoin(Processor):
@@ -103,10 +105,6 @@ class BufferJoin(Processor):
         self.sides, self.node, self.emit = (left, right), node, emit
         self.clock = StreamClock(left)
         self.deadline = node.deadline
-        # an interval join (the common case) computes its bounds inline: per side, how far
-        # past its own time a record may meet a partner, grace included
-        self.reach = None if node.window or node.until is not None else (
-            node.after + node.grace, node.before + node.grace)
         keep = emit is not None
         self.keep = (keep and node.how != "inner", keep and node.how == "outer")
         self.expiry: list[tuple[int, int, bytes]] = []
@@ -117,20 +115,18 @@ class BufferJoin(Processor):
         heapq.heapify(self.expiry)
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
-        key = require_key(key, "a stream-stream join")
-        require_value(value, "a stream-stream join")
+        key = require_key(key, _WHAT)
+        require_value(value, _WHAT)
         now = self.clock.observe(ts)
         if self.expiry and self.expiry[0][0] < now:
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
-        reach = self.reach
-        deadline = ts + reach[side] if reach else self.deadline(ts, side, value)
-        closes = deadline if reach else self.node.closes(ts, side, value)
+        deadline = self.deadline(ts, side, value)
+        closes = self.node.closes(ts, side, value)
         if closes < now:
-            self.clock.late_by(now - closes + self.node.grace)
-            raise LateRecord(f"event time {ts}: its join window closed (stream time "
-                             f"{now}, grace {self.node.grace} ms)")
+            self._late(ts, now, closes)
         bk = b"k" + key
-        matched = self._match(key, bk, value, ts, side)
+        partners = self.sides[1 - side].get(bk)
+        matched = self._match(key, bk, partners, value, ts, side) if partners else False
         if deadline < now:  # an until= left whose window has ended: it met all it can
             if not matched and self.keep[side] and self.emit is not None:
                 pair = (value, None) if side == 0 else (None, value)
@@ -143,19 +139,17 @@ class BufferJoin(Processor):
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
 
-    def _match(self, key: bytes, bk: bytes, value: Any, ts: int, side: int) -> bool:
-        """Join `value` with every buffered partner in its window; True if there was one."""
-        other = self.sides[1 - side]
-        partners = other.get(bk)
-        if not partners:
-            return False
-        lo, hi = self.node.bounds(ts, side, value)
-        first = bisect.bisect_left(partners, lo, key=_TIME)
-        last = bisect.bisect_right(partners, hi, key=_TIME)
-        found = partners[first:last]
-        until = self.node.until
-        if until is not None and side == 1:
-            found = [entry for entry in found if until(entry[1]) >= ts]
+    def _late(self, ts: int, now: int, closes: int) -> NoReturn:
+        """Count a late record and refuse it."""
+        self.clock.late_by(now - closes + self.node.grace)
+        raise LateRecord(f"event time {ts}: its join window closed (stream time "
+                         f"{now}, grace {self.node.grace} ms)")
+
+    def _match(self, key: bytes, bk: bytes, partners: list[list[Any]], value: Any, ts: int,
+               side: int) -> bool:
+        """Join `value` with every buffered partner (of key `bk`) in its window; True if
+        there was one."""
+        found = self._partners(partners, value, ts, side)
         if not found:
             return False
         joiner, emit = self.node.joiner, self.emit
@@ -163,11 +157,24 @@ class BufferJoin(Processor):
         for entry in found:
             if flag and not entry[2]:
                 entry[2] = True
-                other.put(bk, partners)
+                self.sides[1 - side].put(bk, partners)
             if emit is not None:
-                joined = joiner(value, entry[1]) if side == 0 else joiner(entry[1], value)
-                emit(key, joined, max(ts, entry[0]))
+                t = entry[0]
+                emit(key, joiner(value, entry[1]) if side == 0 else joiner(entry[1], value),
+                     ts if ts > t else t)
         return True
+
+    def _partners(self, partners: list[list[Any]], value: Any, ts: int, side: int
+                  ) -> list[list[Any]]:
+        """The buffered partners (in time order) a record of `side` at `ts` meets."""
+        lo, hi = self.node.bounds(ts, side, value)
+        first = bisect.bisect_left(partners, lo, key=_TIME)
+        last = bisect.bisect_right(partners, hi, key=_TIME)
+        found = partners[first:last]
+        until = self.node.until
+        if until is not None and side == 1:
+            found = [entry for entry in found if until(entry[1]) >= ts]
+        return found
 
     def _expire(self, now: int) -> None:
         """Purge every record whose window has passed; emit the unmatched ones of kept sides
@@ -229,3 +236,63 @@ class BufferJoin(Processor):
 
     def lateness(self) -> tuple[int, int, int]:
         return self.clock.lateness()
+
+
+class IntervalJoin(BufferJoin):
+    """An interval join (the common case), its bounds computed inline: per side, how far
+    past its own time a record stays buffered (`span`, grace included) and the partner
+    times it meets around its own (`within`)."""
+
+    def __init__(self, left: KeyValueStore, right: KeyValueStore, node: WindowJoin,
+                 emit: Emit | None) -> None:
+        super().__init__(left, right, node, emit)
+        self.span = (node.after + node.grace, node.before + node.grace)
+        self.within = ((node.before, node.after), (node.after, node.before))
+        self.gets = (left.get, right.get)
+
+    def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
+        if key is None or value is None:
+            key = require_key(key, _WHAT)
+            require_value(value, _WHAT)
+        now = self.clock.observe(ts)
+        expiry = self.expiry
+        if expiry and expiry[0][0] < now:
+            self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
+        deadline = ts + self.span[side]
+        if deadline < now:
+            self._late(ts, now, deadline)
+        bk = b"k" + key
+        partners = self.gets[1 - side](bk)
+        matched = self._match(key, bk, partners, value, ts, side) if partners else False
+        own = self.sides[side]
+        entries = self.gets[side](bk)
+        if not entries:
+            heapq.heappush(expiry, (deadline, side, bk))
+            entries = [[ts, value, matched]]
+        elif ts >= entries[-1][0]:
+            entries.append([ts, value, matched])
+        else:
+            if ts < entries[0][0]:
+                heapq.heappush(expiry, (deadline, side, bk))
+            bisect.insort_right(entries, [ts, value, matched], key=_TIME)
+        own.put(bk, entries)
+
+    def _partners(self, partners: list[list[Any]], value: Any, ts: int, side: int
+                  ) -> list[list[Any]]:
+        """Partners within [ts - before, ts + after] of a left record (a right one's
+        mirrored)."""
+        back, ahead = self.within[side]
+        lo, hi = ts - back, ts + ahead
+        if len(partners) == 1:  # the common case: no bisection, no copy
+            return partners if lo <= partners[0][0] <= hi else []
+        return partners[bisect.bisect_left(partners, lo, key=_TIME):
+                        bisect.bisect_right(partners, hi, key=_TIME)]
+
+    def _next_purge(self, rest: list[list[Any]], side: int) -> int:
+        t: int = (rest[0] if self.keep[side] else rest[len(rest) // 2])[0]
+        return t + self.span[side]
+
+    def _split(self, entries: list[list[Any]], side: int, now: int
+               ) -> tuple[list[list[Any]], list[list[Any]]]:
+        cut = bisect.bisect_left(entries, now - self.span[side], key=_TIME)
+        return entries[:cut], entries[cut:]
