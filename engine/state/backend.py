@@ -10,7 +10,12 @@ from rocksdict import Rdict
 
 
 class Backend(Protocol):
-    """Committed, ordered bytes of one store (all partitions, keys carry the partition)."""
+    """Committed, ordered bytes of one store (all partitions, keys carry the partition).
+    `durable`: it is the store's only committed copy, written atomically with the commit's
+    outputs and positions (False: a local copy of a changelog, which must see every
+    change)."""
+
+    durable: bool
 
     def get(self, key: bytes) -> bytes | None: ...
 
@@ -26,6 +31,8 @@ class Backend(Protocol):
 class DictBackend:
     """An in-memory backend with the same ordering as RocksDB (bytewise). It may share its
     dict with the in-memory log, which applies committed changes to it."""
+
+    durable = True
 
     def __init__(self, data: dict[bytes, bytes] | None = None) -> None:
         self.data: dict[bytes, bytes] = {} if data is None else data
@@ -58,10 +65,11 @@ class DictBackend:
 
 
 class RocksBackend:
-    """A store's RocksDB column family (writes go through the log's commit WriteBatch)."""
+    """A store's RocksDB column family (writes go through the log's commit WriteBatch, or,
+    for a local copy of a changelog, `durable=False`, LocalState's)."""
 
-    def __init__(self, family: Rdict) -> None:
-        self.family = family
+    def __init__(self, family: Rdict, durable: bool = True) -> None:
+        self.family, self.durable = family, durable
 
     def get(self, key: bytes) -> bytes | None:
         value = self.family.get(key)

@@ -48,7 +48,7 @@ class LocalState:
 
     def backend(self, store: str) -> RocksBackend:
         """The store's backend for task stores and queries."""
-        return RocksBackend(self._family(store)[0])
+        return RocksBackend(self._family(store)[0], durable=False)
 
     def write(self, store: str, changes: Iterable[tuple[bytes, bytes | None]]) -> None:
         """Apply committed changes (backend keys, None deletes) in one WriteBatch."""

@@ -46,7 +46,9 @@ class TaskStore:
         self.backend = backend
         self.prefix = partition_prefix(partition)
         self.cache: dict[bytes, Any] = {}  # in use order, least recent first
-        self.dirty: set[bytes] = set()  # cached keys changed since the last flush
+        # cached keys changed since the last flush -> True when the backend has no such key
+        # (a delete of it need not be written)
+        self.dirty: dict[bytes, bool] = {}
         self.pending: dict[bytes, bytes | None] = {}  # changed keys evicted since then
         self.changed: list[bytes] = []  # dirty and pending keys, sorted for range reads
         self.unordered: list[bytes] = []  # changed keys not yet merged into `changed`
@@ -56,12 +58,13 @@ class TaskStore:
         # it is cached but for the evicted keys: a miss of a key never evicted is a miss
         self.evicted: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
             backend.scan(self.prefix, prefix_end(self.prefix)), None) is None else None
+        self.whole = self.evicted is not None  # every key of the partition is cached
 
     def get(self, key: bytes) -> Any | None:
         cache = self.cache
         value = cache.pop(key, _MISSING)
         if value is _MISSING:
-            return self._miss(key)
+            return None if self.whole else self._miss(key)
         cache[key] = value  # now the most recently used
         return None if value is _DELETED else value
 
@@ -70,7 +73,7 @@ class TaskStore:
         known to hold the whole partition), then cached."""
         if key in self.pending:
             raw = self.pending.pop(key)
-            self.dirty.add(key)  # back in the cache, still to be written
+            self.dirty[key] = False  # back in the cache, still to be written
         elif self.evicted is not None and (not self.evictions or key not in self.evicted):
             return None
         else:
@@ -83,14 +86,23 @@ class TaskStore:
 
     def put(self, key: bytes, value: Any) -> None:
         cache = self.cache
-        cached = cache.pop(key, _MISSING) is not _MISSING
+        old = cache.pop(key, _MISSING)
         cache[key] = _DELETED if value is None else value  # the most recently used
         if key not in self.dirty:
-            self.dirty.add(key)
-            if not self.pending or self.pending.pop(key, _MISSING) is _MISSING:
-                self.unordered.append(key)
-        if not cached and len(cache) > self.cache_limit:
+            self._dirty(key, old)
+        if old is _MISSING and len(cache) > self.cache_limit:
             self._evict()
+
+    def _dirty(self, key: bytes, old: Any) -> None:
+        """Mark `key` changed; `old` is what the cache held (clean) before."""
+        if old is _MISSING and self.pending and self.pending.pop(key, _MISSING) is not _MISSING:
+            self.dirty[key] = False  # back from `pending`: already in `changed`
+            return
+        self.unordered.append(key)
+        # a clean deleted entry mirrors a key the backend has not; an uncached key of a
+        # store holding its whole partition (never evicted) was never written
+        self.dirty[key] = old is _DELETED or (old is _MISSING and (self.whole or (
+            self.evicted is not None and key not in self.evicted)))
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
@@ -99,10 +111,10 @@ class TaskStore:
         """Drop the least recently used eighth of the cache (dirty entries go to
         `pending`): in batches, so the cost per access stays constant."""
         cache, dirty, pending, seen = self.cache, self.dirty, self.pending, self.evicted
+        self.whole = False
         for key in list(islice(cache, max(1, self.cache_limit // 8))):
             value = cache.pop(key)
-            if key in dirty:
-                dirty.discard(key)
+            if dirty.pop(key, None) is not None:
                 pending[key] = None if value is _DELETED else self.dumps(value)
             if seen is not None:
                 seen.add(key)
@@ -153,13 +165,20 @@ class TaskStore:
         return self.changed
 
     def flush(self) -> list[tuple[bytes, bytes | None]]:
-        """The changed entries as (backend key, bytes or None), and forget they changed."""
-        prefix = self.prefix
+        """The changed entries as (backend key, bytes or None), and forget they changed. A
+        key written and deleted since the backend last had it is left out (and uncached)
+        when the backend is the durable copy (on Kafka, the changelog needs the delete)."""
+        prefix, cache, dumps = self.prefix, self.cache, self.dumps
         changes = [(prefix + key, raw) for key, raw in self.pending.items()]
-        for key in self.dirty:
-            value = self.cache[key]
-            changes.append((prefix + key,
-                            None if value is _DELETED else self.dumps(value)))
+        skip = self.backend.durable
+        for key, fresh in self.dirty.items():
+            value = cache[key]
+            if value is not _DELETED:
+                changes.append((prefix + key, dumps(value)))
+            elif fresh and skip:
+                del cache[key]
+            else:
+                changes.append((prefix + key, None))
         self.dirty.clear()
         self.pending.clear()
         self.changed.clear()
