@@ -294,5 +294,8 @@ class IntervalJoin(BufferJoin):
 
     def _split(self, entries: list[list[Any]], side: int, now: int
                ) -> tuple[list[list[Any]], list[list[Any]]]:
-        cut = bisect.bisect_left(entries, now - self.span[side], key=_TIME)
+        limit = now - self.span[side]  # the first time still to be kept
+        if not entries or entries[-1][0] < limit:
+            return entries, []
+        cut = bisect.bisect_left(entries, limit, key=_TIME)
         return entries[:cut], entries[cut:]

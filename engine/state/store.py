@@ -88,21 +88,18 @@ class TaskStore:
         cache = self.cache
         old = cache.pop(key, _MISSING)
         cache[key] = _DELETED if value is None else value  # the most recently used
-        if key not in self.dirty:
-            self._dirty(key, old)
+        dirty = self.dirty
+        if key not in dirty:
+            if old is _MISSING and self.pending and self.pending.pop(key, _MISSING) is not _MISSING:
+                dirty[key] = False  # back from `pending`: already in `changed`
+            else:
+                self.unordered.append(key)
+                # a clean deleted entry mirrors a key the backend has not; an uncached key of
+                # a store holding its whole partition (never evicted) was never written
+                dirty[key] = old is _DELETED or (old is _MISSING and (self.whole or (
+                    self.evicted is not None and key not in self.evicted)))
         if old is _MISSING and len(cache) > self.cache_limit:
             self._evict()
-
-    def _dirty(self, key: bytes, old: Any) -> None:
-        """Mark `key` changed; `old` is what the cache held (clean) before."""
-        if old is _MISSING and self.pending and self.pending.pop(key, _MISSING) is not _MISSING:
-            self.dirty[key] = False  # back from `pending`: already in `changed`
-            return
-        self.unordered.append(key)
-        # a clean deleted entry mirrors a key the backend has not; an uncached key of a
-        # store holding its whole partition (never evicted) was never written
-        self.dirty[key] = old is _DELETED or (old is _MISSING and (self.whole or (
-            self.evicted is not None and key not in self.evicted)))
 
     def delete(self, key: bytes) -> None:
         self.put(key, None)
