@@ -34,6 +34,7 @@ import msgspec
 from engine.api.processor import WindowResult
 
 _PLAIN = frozenset({type(None), bool, int, float, str, bytes})
+_SHORT = 8  # lists and tuples up to this long have their signatures kept by shape
 _Envelope = tuple[str, msgspec.Raw]
 
 
@@ -58,6 +59,7 @@ class Codec:
     def __init__(self, types: Iterable[type] = ()) -> None:
         self.types: dict[str, type] = {}
         self._sigs: dict[type, str] = {}
+        self._shapes: dict[tuple[Any, ...], str] = {}  # see _remember
         self._decoders: dict[str, Callable[[msgspec.Raw], Any]] = {}
         for cls in types:
             self.declare(cls)
@@ -128,12 +130,14 @@ class Codec:
         sig = self._sigs.get(cls)
         if sig is not None:
             return sig
-        if cls is tuple:
-            return "T(" + ",".join([
-                "_" if item.__class__ in _PLAIN else self._sig(item) for item in value]) + ")"
-        if cls is list:
-            return _many("L", "A", [
-                "_" if item.__class__ in _PLAIN else self._sig(item) for item in value])
+        if cls is tuple or cls is list:
+            if len(value) > _SHORT:
+                return self._sequence(cls, value)
+            shape = _shape(cls, value)
+            sig = self._shapes.get(shape)
+            if sig:
+                return sig
+            return self._sequence(cls, value) if sig == "" else self._remember(shape, value)
         if cls is WindowResult:
             return "W(" + self._sig(value.value) + ")"
         if cls is dict:
@@ -143,6 +147,38 @@ class Codec:
             f"a value of type {type_name(cls)} cannot be stored or sent between tasks: "
             "declare it with Pipeline(types=[...]) (a msgspec Struct or a dataclass), or "
             "annotate the function that returns it")
+
+
+    def _sequence(self, cls: type, value: list[Any] | tuple[Any, ...]) -> str:
+        """The signature of a list or tuple, from its items'."""
+        sigs = ["_" if item.__class__ in _PLAIN else self._sig(item) for item in value]
+        return "T(" + ",".join(sigs) + ")" if cls is tuple else _many("L", "A", sigs)
+
+    def _remember(self, shape: tuple[Any, ...], value: list[Any] | tuple[Any, ...]) -> str:
+        """The signature of a short list or tuple, kept for its `shape` when that decides
+        it (every class in it plain or declared): a store writes the same shapes (a join's
+        buffer, an aggregate's tuple) again and again. "" marks a shape that does not."""
+        sig = self._sequence(shape[0], value)
+        if len(self._shapes) >= 4096:  # bounded, as the decoders
+            self._shapes.clear()
+        decided = all(self._decided(part) for part in shape[1:])
+        self._shapes[shape] = sig if decided else ""
+        return sig
+
+    def _decided(self, part: Any) -> bool:
+        """True when an item of this shape part (a class, or a short sequence's shape) has
+        one signature."""
+        if part.__class__ is tuple:
+            return all(self._decided(cls) for cls in part[1:])
+        return part in _PLAIN or part in self._sigs
+
+
+def _shape(cls: type, value: list[Any] | tuple[Any, ...]) -> tuple[Any, ...]:
+    """A short list's or tuple's classes, two levels deep: its class, then per item the
+    item's class, or for a short list or tuple (class, its items' classes)."""
+    return (cls, *[(kind, *map(type, item)) if (
+        (kind := type(item)) is list or kind is tuple) and len(item) <= _SHORT else kind
+        for item in value])
 
 
 def _many(same: str, mixed: str, sigs: list[str]) -> str:
