@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_DIR := .shoal/demo
 
-.PHONY: install demo test lint bench nexmark clean
+.PHONY: install demo test lint bench bench-peers nexmark clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -59,6 +59,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.rekeyed
 	$(BIN)/python -m benchmarks.join
 	$(BIN)/python -m benchmarks.kafka
+
+bench-peers: $(STAMP)
+	$(BIN)/python -m benchmarks.peers $(PEERS_ARGS)
 
 clean:
 	rm -rf $(VENV) .shoal build *.egg-info

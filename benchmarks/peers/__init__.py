@@ -1,0 +1,1 @@
+"""`python -m benchmarks.peers`: Shoal against its Python peers on three workloads."""
