@@ -16,9 +16,9 @@ that arrives when some partner it could have had may be gone is late.
 from __future__ import annotations
 
 import bisect
-import heapq
 from collections.abc import Callable
 from dataclasses import dataclass
+from heapq import heapify, heappop, heappush
 from operator import itemgetter
 from typing import Any, NoReturn
 
@@ -98,7 +98,9 @@ class WindowJoin(TwoSidedJoin):
 
 
 class BufferJoin(Processor):
-    """The join's buffers, stream time and expiry heap (expires at, side, buffer key)."""
+    """The join's buffers, stream time and per side an expiry heap of (expires at, buffer
+    key): a side whose records all live as long (an interval join's) pushes near the end of
+    its own heap, not through the other side's."""
 
     def __init__(self, left: KeyValueStore, right: KeyValueStore, node: WindowJoin,
                  emit: Emit | None) -> None:
@@ -107,18 +109,23 @@ class BufferJoin(Processor):
         self.deadline = node.deadline
         keep = emit is not None
         self.keep = (keep and node.how != "inner", keep and node.how == "outer")
-        self.expiry: list[tuple[int, int, bytes]] = []
+        self.expiry: tuple[list[tuple[int, bytes]], ...] = ([], [])
         for side, store in enumerate(self.sides):
+            heap = self.expiry[side]
             for bk, entries in store.items(b"k", b"l"):
-                self.expiry.append((min(self.deadline(t, side, v) for t, v, _ in entries),
-                                    side, bk))
-        heapq.heapify(self.expiry)
+                heap.append((min(self.deadline(t, side, v) for t, v, _ in entries), bk))
+            heapify(heap)
+
+    def due(self, now: int) -> bool:
+        """True when a buffered record of either side expired before `now`."""
+        left, right = self.expiry
+        return bool((left and left[0][0] < now) or (right and right[0][0] < now))
 
     def process(self, key: bytes | None, value: Any, ts: int, side: int = 0) -> None:
         key = require_key(key, _WHAT)
         require_value(value, _WHAT)
         now = self.clock.observe(ts)
-        if self.expiry and self.expiry[0][0] < now:
+        if self.due(now):
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
         deadline = self.deadline(ts, side, value)
         closes = self.node.closes(ts, side, value)
@@ -135,7 +142,7 @@ class BufferJoin(Processor):
         own = self.sides[side]
         entries = own.get(bk) or []
         if not entries or ts < entries[0][0] or self.node.until is not None:
-            heapq.heappush(self.expiry, (deadline, side, bk))
+            heappush(self.expiry[side], (deadline, bk))
         bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
 
@@ -180,20 +187,20 @@ class BufferJoin(Processor):
         """Purge every record whose window has passed; emit the unmatched ones of kept sides
         ordered as Kafka Streams' outer-join store orders them: by time, right before left,
         then key."""
-        expiry = self.expiry
         due: list[tuple[int, int, bytes, Any]] = []
-        while expiry and expiry[0][0] < now:
-            _, side, bk = heapq.heappop(expiry)
-            store = self.sides[side]
-            entries = store.get(bk) or []
-            gone, rest = self._split(entries, side, now)
-            if self.keep[side]:
-                due.extend((t, 1 - side, bk, value) for t, value, matched in gone
-                           if not matched)
-            if len(rest) != len(entries):
-                store.put(bk, rest or None)
-            if rest:
-                heapq.heappush(expiry, (self._next_purge(rest, side), side, bk))
+        for side, heap in enumerate(self.expiry):
+            store, keep, split = self.sides[side], self.keep[side], self._split
+            while heap and heap[0][0] < now:
+                bk = heappop(heap)[1]
+                entries = store.get(bk) or []
+                gone, rest = split(entries, side, now)
+                if keep:
+                    due.extend((t, 1 - side, bk, value) for t, value, matched in gone
+                               if not matched)
+                if len(rest) != len(entries):
+                    store.put(bk, rest or None)
+                if rest:
+                    heappush(heap, (self._next_purge(rest, side), bk))
         if due and self.emit is not None:
             due.sort(key=_EXPIRED)
             joiner = self.node.joiner
@@ -254,9 +261,13 @@ class IntervalJoin(BufferJoin):
         if key is None or value is None:
             key = require_key(key, _WHAT)
             require_value(value, _WHAT)
-        now = self.clock.observe(ts)
-        expiry = self.expiry
-        if expiry and expiry[0][0] < now:
+        clock = self.clock  # StreamClock.observe, inline
+        clock.seen += 1
+        if ts > clock.now:
+            clock.now = ts
+        now = clock.last_record = clock.now
+        left, right = self.expiry
+        if (left and left[0][0] < now) or (right and right[0][0] < now):  # self.due(now)
             self._expire(now)  # first, as Kafka Streams does (never a partner of this one)
         deadline = ts + self.span[side]
         if deadline < now:
@@ -267,13 +278,13 @@ class IntervalJoin(BufferJoin):
         own = self.sides[side]
         entries = self.gets[side](bk)
         if not entries:
-            heapq.heappush(expiry, (deadline, side, bk))
+            heappush(self.expiry[side], (deadline, bk))
             entries = [[ts, value, matched]]
         elif ts >= entries[-1][0]:
             entries.append([ts, value, matched])
         else:
             if ts < entries[0][0]:
-                heapq.heappush(expiry, (deadline, side, bk))
+                heappush(self.expiry[side], (deadline, bk))
             bisect.insort_right(entries, [ts, value, matched], key=_TIME)
         own.put(bk, entries)
 
