@@ -13,7 +13,8 @@ Range reads merge the backend's ordered scan with the changed keys as they go, w
 building the range in memory. A store whose partition was empty when it opened holds in its
 cache every key it wrote, except the ones it evicted, which it remembers (a Bloom filter,
 `SeenKeys`): a miss of a key never evicted, such as a new window, costs no backend read (and
-no hash while nothing was evicted).
+no hash while nothing was evicted). Such a key, put and deleted before the next commit (a
+join's short-lived buffer), is not written at all when the backend is the durable copy.
 """
 
 from __future__ import annotations
