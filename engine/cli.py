@@ -112,7 +112,8 @@ def cli(debug: bool, log_level: str | None) -> None:
     if debug:
         os.environ["SHOAL_DEBUG"] = "1"
     if log_level is not None:
-        logging.basicConfig(level=log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+        logging.basicConfig(level=log_level.upper(),
+                            format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         logging.getLogger("aiokafka").setLevel(log_level.upper())
 
 

@@ -31,6 +31,7 @@ from engine.transport.base import (
     read_range,
 )
 from engine.transport.kafka_admin import reset_group, time_offset
+from engine.transport.kafka_config import KafkaSettings
 from engine.transport.kafka_group import (
     CoPartitionAssignor,
     GroupConsumer,
@@ -56,11 +57,11 @@ class KafkaTransport:
     exactly_once = False
     changelogs = True
 
-    def __init__(self, bootstrap: str, connect_timeout_s: float = 10.0,
-                 session_timeout_ms: int = 6_000) -> None:
+    def __init__(self, bootstrap: str, settings: KafkaSettings | None = None) -> None:
         self.bootstrap = bootstrap
-        self.connect_timeout_s = connect_timeout_s
-        self.session_timeout_ms = session_timeout_ms
+        self.settings = settings or KafkaSettings()
+        self.connect_timeout_s = self.settings.connect_timeout_s
+        self.session_timeout_ms = self.settings.session_timeout_ms
         self.partitioner = Partitioner()
         self._admin: AIOKafkaAdminClient | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -103,30 +104,27 @@ class KafkaTransport:
         """The admin client, connected on first use."""
         if self._admin is None:
             self._admin = await self._start(lambda: AIOKafkaAdminClient(
-                bootstrap_servers=self.bootstrap, request_timeout_ms=15_000))
+                **self.settings.admin(self.bootstrap)))
         return self._admin
 
     async def producer(self) -> AIOKafkaProducer:
         """The producer (acks=all), connected on first use."""
         if self._producer is None:
             self._producer = await self._start(lambda: AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", linger_ms=5,
-                max_batch_size=1 << 20, request_timeout_ms=30_000))
+                **self.settings.producer(self.bootstrap)))
         return self._producer
 
     async def reader(self) -> AIOKafkaConsumer:
         """A group-less consumer for reads and high watermarks."""
         if self._reader is None:
             self._reader = await self._start(lambda: AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-                fetch_max_wait_ms=50))
+                **self.settings.reader(self.bootstrap)))
         return self._reader
 
     def partition_reader(self, tps: list[TP]) -> KafkaPartitionReader:
         """A group-less reader of `tps` from their beginning (its own consumer)."""
         return KafkaPartitionReader(lambda: self._start(lambda: AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False, group_id=None,
-            fetch_max_wait_ms=50)), tps)
+            **self.settings.reader(self.bootstrap))), tps)
 
     # -- topics --------------------------------------------------------------------------
     async def topics(self) -> dict[str, int]:
@@ -248,11 +246,9 @@ class KafkaTransport:
             raise ValueError("on Kafka the consumer group assigns the partitions")
         def make() -> AIOKafkaConsumer:
             return AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=group, enable_auto_commit=False,
+                **self.settings.consumer(self.bootstrap), group_id=group,
                 auto_offset_reset="earliest",
-                partition_assignment_strategy=(CoPartitionAssignor,),
-                session_timeout_ms=self.session_timeout_ms, heartbeat_interval_ms=1_000,
-                fetch_max_wait_ms=100, max_partition_fetch_bytes=4 << 20)
+                partition_assignment_strategy=(CoPartitionAssignor,))
 
         member = GroupConsumer(make, self._start)
         self._groups[group] = member

@@ -15,6 +15,7 @@ from aiokafka.errors import KafkaError
 from engine.api import ConfigError, TransportError
 from engine.api import TopicPartition as TP
 from engine.transport.base import RecordTuple
+from engine.transport.kafka_config import KafkaSettings
 from engine.transport.kafka_group import CoPartitionAssignor
 
 SCAN_CHUNK = 10_000
@@ -25,6 +26,7 @@ class KafkaTransport(Protocol):
     """What these functions use of engine.transport.kafka.KafkaTransport."""
 
     bootstrap: str
+    settings: KafkaSettings
 
     async def admin(self) -> AIOKafkaAdminClient: ...
     async def start_client(self, make: Callable[[], Any]) -> Any: ...
@@ -83,7 +85,7 @@ async def reset_group(kafka: KafkaTransport, group: str, positions: dict[TP, int
     group that has had members, and Tansu lists departed members for ever, so owning every
     partition is both the check that no worker runs and the way to commit."""
     consumer = await kafka.start_client(lambda: AIOKafkaConsumer(
-        bootstrap_servers=kafka.bootstrap, group_id=group, enable_auto_commit=False,
+        **kafka.settings.consumer(kafka.bootstrap), group_id=group,
         partition_assignment_strategy=(CoPartitionAssignor,)))
     try:
         await _own(consumer, group, set(positions))

@@ -3,6 +3,8 @@ partition reader."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
@@ -17,6 +19,8 @@ from aiokafka.coordinator.protocol import (
 
 from engine.api import TopicPartition as TP
 from engine.transport.base import AssignmentListener, RecordTuple
+
+CLOSE_WAIT_S = 2.0
 
 
 def records_of(fetched: list[Any]) -> list[RecordTuple]:
@@ -106,13 +110,12 @@ class GroupConsumer:
         (aiokafka alone would drain one partition's prefetched data before the next, which
         sends event time back and forth through repartition topics). Waits at most 100 ms
         when nothing is buffered."""
-        member = self.member
         fetched: dict[TopicPartition, list[Any]] = {}
         for tp in list(self.positions):
             part = TopicPartition(*tp)
-            fetched.update(await member.getmany(part, timeout_ms=0, max_records=max_records))
+            fetched.update(await self._getmany(part, timeout_ms=0, max_records=max_records))
         if not any(fetched.values()):
-            fetched = await member.getmany(timeout_ms=100, max_records=max_records)
+            fetched = await self._getmany(timeout_ms=100, max_records=max_records)
         out: dict[TP, list[RecordTuple]] = {}
         for tp, records in fetched.items():
             key = (tp.topic, tp.partition)
@@ -121,6 +124,18 @@ class GroupConsumer:
             out[key] = records_of(records)
             self.positions[key] = records[-1].offset + 1
         return out
+
+    async def _getmany(self, *parts: TopicPartition, timeout_ms: int, max_records: int
+                       ) -> dict[TopicPartition, list[Any]]:
+        """aiokafka's getmany, but never longer than its timeout and a moment: while a
+        rebalance is in progress aiokafka waits for its end, and the worker must get its turn
+        back meanwhile (a SIGTERM during a slow join ends the process within seconds)."""
+        try:
+            return dict(await asyncio.wait_for(
+                self.member.getmany(*parts, timeout_ms=timeout_ms, max_records=max_records),
+                timeout_ms / 1000 + 0.2))
+        except TimeoutError:
+            return {}
 
     def caught_up(self) -> bool:
         """True when every assigned partition is read up to its high watermark (from fetch
@@ -152,10 +167,13 @@ class GroupConsumer:
             await self.member.commit(owned)
 
     async def close(self) -> None:
-        """Leave the group."""
+        """Leave the group, waiting at most CLOSE_WAIT_S: in the middle of a rebalance
+        aiokafka first waits for the broker's answer to its join (seconds); the positions
+        are committed already, and the broker drops a member that does not come back."""
         if self.consumer is not None:
-            await self.consumer.stop()
-            self.consumer = None
+            consumer, self.consumer = self.consumer, None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(consumer.stop(), CLOSE_WAIT_S)
 
 
 class KafkaPartitionReader:

@@ -30,6 +30,7 @@ def open_transport(broker: str | None, data_dir_path: str, read_only: bool = Fal
         if not parsed.hostname or not parsed.port:
             raise ConfigError(f"bad broker URL '{broker}': expected kafka://HOST:PORT")
         from engine.transport.kafka import KafkaTransport
+        from engine.transport.kafka_config import KafkaSettings
 
-        return KafkaTransport(f"{parsed.hostname}:{parsed.port}")
+        return KafkaTransport(f"{parsed.hostname}:{parsed.port}", KafkaSettings.load())
     raise ConfigError(f"bad broker URL '{broker}': expected 'embedded' or kafka://HOST:PORT")

@@ -11,7 +11,15 @@ import pytest
 
 from tests.helpers.kafka_workers import COMMIT_INTERVAL_MS, Spawn, Worker, WorkerApp
 from tests.helpers.shoal import ShoalRunner, run_shoal, shoal_argv, start_shoal, write_orders
-from tests.kafka_broker import Broker
+from tests.kafka_broker import Broker, tansu
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[Broker]:
+    """A Tansu broker of one test's own, for tests whose apps have fixed topic and group
+    names (the session's `kafka_broker` is shared)."""
+    with tansu(tmp_path / "tansu.log") as started:
+        yield started
 
 
 @pytest.fixture

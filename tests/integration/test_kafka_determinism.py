@@ -19,7 +19,6 @@ import json
 import signal
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,19 +39,13 @@ from tests.helpers.shoal import (
     stores,
 )
 from tests.helpers.shop_runs import produce, results, run_on_kafka, shop_inputs
-from tests.kafka_broker import Broker, tansu
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 
 PARTITIONS = 4
 HOUR = 3_600_000
 
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A Tansu broker for one test (the apps' topic and group names are fixed)."""
-    with tansu(tmp_path / "tansu.log") as started:
-        yield started
 
 
 def caught_up(bootstrap: str, group: str, topics: list[str]) -> bool:

@@ -12,7 +12,6 @@ letters and every store.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +23,12 @@ from engine.transport import partition_for
 from tests.helpers.kafka import create_topics, read_topic
 from tests.helpers.shoal import cli, embedded, kafka
 from tests.helpers.shop_runs import PARTITIONS, produce, results, run_on_kafka, shop_inputs
-from tests.kafka_broker import Broker, tansu
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 APP = "apps/shop.py"
 TASK_PREFIX = 4  # a backend key starts with the task's partition
 
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    with tansu(tmp_path / "tansu.log") as started:
-        yield started
 
 
 def produce_with_librdkafka(broker: Broker, files: dict[str, tuple[Path, str]],

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,16 +23,11 @@ from tests.helpers.shoal import (
     wait_for_banner,
 )
 from tests.helpers.shop_runs import produce, results, shop_inputs
-from tests.kafka_broker import Broker, tansu
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 APP = "apps/shop_tables.py"
 
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    with tansu(tmp_path / "tansu.log") as started:
-        yield started
 
 
 def _middle_time(files: dict[str, tuple[Path, str]]) -> str:

@@ -7,7 +7,6 @@ read that stopped at an early empty fetch once restored a table short."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +17,12 @@ from engine.runtime.task import saved_n
 from engine.transport.kafka import KafkaTransport
 from tests.helpers.shoal import cli, embedded, stores
 from tests.helpers.shop_runs import PARTITIONS, produce, shop_inputs
-from tests.kafka_broker import Broker, tansu
+from tests.kafka_broker import Broker
 
 pytestmark = pytest.mark.slow
 APP = "apps/shop_tables.py"
 ROUNDS = 50
 
-
-@pytest.fixture
-def broker(tmp_path: Path) -> Iterator[Broker]:
-    with tansu(tmp_path / "tansu.log") as started:
-        yield started
 
 
 async def restore_all(bootstrap: str, group: str, subs: list[tuple[int, tuple[str, ...],
