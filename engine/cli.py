@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import click
-import msgspec
 
 from engine.api import ConfigError, LogBusy, PipelineFailed, ShoalError, TransportError
+from engine.cli_options import examples, load_app, log_options, placement_option, with_log
+from engine.cli_query import query
 from engine.console import (
     describe_lines,
     err,
@@ -24,80 +24,22 @@ from engine.console import (
     summary,
     table_lines,
 )
-from engine.dsl import Pipeline
 from engine.ingest import keyed_lines, read_lines
 from engine.job import Job
-from engine.loader import load_pipeline
 from engine.planner import plan as compile_plan
 from engine.planner.render import RENDERERS
 from engine.replay import replay_dlq
 from engine.reset import reset
 from engine.runtime import RunStats, WorkerConfig
-from engine.serve import DEFAULT_PORT, produce_via_server, query_server, query_via_server
+from engine.serve import DEFAULT_PORT, produce_via_server, query_server
 from engine.state import CACHE_ENTRIES
-from engine.transport import RecordTuple, Transport, data_dir, open_transport, read_range
+from engine.transport import RecordTuple, Transport, read_range
 from engine.transport import data_dir as data_dir_of
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 PRODUCE_CHUNK = 10_000
 MAX_PARTITIONS = 10_000  # a task per partition: beyond this a typo, not a plan
-
-
-def examples(*lines: str) -> str:
-    """A command's --help epilog: example command lines, kept as written (click's \\b)."""
-    return "Examples:\n\n\b\n" + "\n".join(f"  {line}" for line in lines)
-
-
-def log_options(fn: F) -> F:
-    """--data-dir and --broker, shared by every command that touches a log."""
-    fn = click.option("--broker", default=None, metavar="URL",
-                      help="'embedded' (default) or kafka://HOST:PORT")(fn)
-    return click.option("--data-dir", default=None, metavar="DIR",
-                        help="embedded log directory (default $SHOAL_DATA_DIR or ./.shoal)")(fn)
-
-
-def _placements(ctx: click.Context, param: click.Parameter,
-                value: tuple[str, ...]) -> dict[str, str]:
-    """TOPIC=NAME pairs of --partitioner, as a dict."""
-    pairs = [v.partition("=") for v in value]
-    bad = [v for v, (topic, eq, name) in zip(value, pairs, strict=True)
-           if not (topic and eq and name)]
-    if bad:
-        raise click.BadParameter(f"{bad[0]!r}: expected TOPIC=PARTITIONER, e.g. buys=crc32")
-    return {topic: name for topic, _, name in pairs}
-
-
-def placement_option(fn: F) -> F:
-    """--partitioner TOPIC=NAME: how an input's producer placed its keys."""
-    return click.option(
-        "--partitioner", "partitioners", multiple=True, callback=_placements,
-        metavar="TOPIC=NAME",
-        help="how TOPIC's producer placed keys: murmur2 (Java client, default), crc32 "
-             "(librdkafka's default) or any (repartition every record); repeatable")(fn)
-
-
-def _load(app: str, partitioners: dict[str, str]) -> Pipeline:
-    """The pipeline of APP, with the inputs' partitioners given on the command line."""
-    pipeline = load_pipeline(app)
-    try:
-        pipeline.place(partitioners)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    return pipeline
-
-
-async def _with_log(broker: str | None, directory: str | None, read_only: bool,
-                    body: Callable[[Transport], Coroutine[Any, Any, T]]) -> T:
-    log = open_transport(broker, data_dir(directory), read_only=read_only)
-    try:
-        result = await body(log)
-    except BaseException:
-        with contextlib.suppress(TransportError):  # the first error is the one to tell
-            await log.close()
-        raise
-    await log.close()
-    return result
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -140,7 +82,7 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
         cache_entries: int, partitioners: dict[str, str], data_dir: str | None,
         broker: str | None) -> None:
     """Run the pipeline in APP (a .py file or module path)."""
-    pipeline = _load(app, partitioners)
+    pipeline = load_app(app, partitioners)
     compile_plan(pipeline)  # plan errors before touching the log
     config = WorkerConfig(until_caught_up=until_caught_up, drain=drain,
                           commit_interval_ms=commit_interval, cache_entries=cache_entries,
@@ -159,7 +101,7 @@ def run(app: str, until_caught_up: bool, drain: bool, commit_interval: int | Non
                                  f"dead-lettered (see `shoal tail {job.plan.dead_letter_topic}"
                                  "`): fix the pipeline, then run it again")
 
-    asyncio.run(_with_log(broker, data_dir, False, body))
+    asyncio.run(with_log(broker, data_dir, False, body))
 
 
 def _stopper(loop: asyncio.AbstractEventLoop, stop: asyncio.Event) -> Callable[[int, Any], None]:
@@ -246,7 +188,7 @@ def produce(topic: str, file: str, key_field: str | None, time_field: str | None
         return len(await log.end_offsets(topic))
 
     try:
-        where = f"({asyncio.run(_with_log(broker, data_dir, False, body))} partitions)"
+        where = f"({asyncio.run(with_log(broker, data_dir, False, body))} partitions)"
     except LogBusy:  # a running job holds the embedded log: hand the records to it
         served = produce_via_server(data_dir_of(data_dir), topic, lines, key_field, time_field)
         if served is None:
@@ -284,7 +226,7 @@ def tail(topic: str, from_beginning: bool, count: int, data_dir: str | None,
         for _, partition, record in selected:
             out.write(record_json(topic, partition, record) + "\n")
 
-    asyncio.run(_with_log(broker, data_dir, True, body))
+    asyncio.run(with_log(broker, data_dir, True, body))
 
 
 @cli.command(epilog=examples(
@@ -305,54 +247,8 @@ def topics(topic: str | None, data_dir: str | None, broker: str | None) -> None:
             rows.append((name, n, ends - starts, starts))
         return table_lines(["TOPIC", "PARTITIONS", "RECORDS", "DELETED"], rows)
 
-    for line in asyncio.run(_with_log(broker, data_dir, True, body)):
+    for line in asyncio.run(with_log(broker, data_dir, True, body)):
         click.echo(line)
-
-
-@cli.command(epilog=examples(
-    "shoal query apps/shop_tables.py inventory sku-007 --data-dir .shoal/demo",
-    "shoal query apps/shop_tables.py inventory --limit 5 --data-dir .shoal/demo"))
-@click.argument("app")
-@click.argument("table")
-@click.argument("key", required=False)
-@click.option("--prefix", default=None, help="only keys starting with this")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most N rows")
-@click.option("--data-dir", default=None, metavar="DIR", help="embedded log directory")
-@placement_option
-def query(app: str, table: str, key: str | None, prefix: str | None, limit: int | None,
-          data_dir: str | None, partitioners: dict[str, str]) -> None:
-    """Print TABLE of APP as JSON lines: one KEY, or all rows (from the committed state)."""
-    from engine.app import App
-
-    pipeline = _load(app, partitioners)
-    served = query_via_server(data_dir_of(data_dir), pipeline.name, table, key, prefix, limit)
-    if served is not None:
-        for row in served:
-            click.echo(msgspec.json.encode(row).decode())
-        return
-    with App(pipeline, data_dir, read_only=True) as opened:
-        view = opened.table(table)
-        typed = _key_typer(view)
-        if key is not None and view.windowed:
-            rows: list[Any] = [{"key": typed(key), "window": w} for w in view.windows(key)]
-        elif key is not None:
-            value = view.get(key)
-            if value is None:
-                raise ConfigError(f"no key '{key}' in table '{table}'")
-            rows = [{"key": typed(key), "value": value}]
-        else:
-            rows = [{"key": typed(k), "value": v}
-                    for k, v in view.items(prefix=prefix, limit=limit)]
-        for row in rows:
-            click.echo(msgspec.json.encode(row).decode())
-
-
-def _key_typer(view: Any) -> Callable[[Any], Any]:
-    """Keys as the table types them: int for int and long keys, text otherwise."""
-    kind = getattr(getattr(view, "node", None), "key_type", None) or getattr(
-        view, "key_type", "json")
-    return (lambda k: int(k) if k is not None else None) if kind in ("int", "long") \
-        else (lambda k: k)
 
 
 @cli.command(epilog=examples(
@@ -368,7 +264,7 @@ def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | N
              broker: str | None) -> None:
     """Print the compiled topology of APP: sub-topologies, tasks, topics, stores. With
     --broker (or --data-dir) it also counts the tasks from the topics' partitions."""
-    pipeline = _load(app, partitioners)
+    pipeline = load_app(app, partitioners)
     if broker is None and data_dir is None:
         click.echo(RENDERERS[fmt](compile_plan(pipeline)))
         return
@@ -376,7 +272,7 @@ def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | N
     async def body(log: Transport) -> dict[str, int]:
         return await log.topics()
 
-    counts = asyncio.run(_with_log(broker, data_dir, True, body))
+    counts = asyncio.run(with_log(broker, data_dir, True, body))
     physical = compile_plan(pipeline, counts)
     click.echo(RENDERERS[fmt](physical))
     if fmt != "text":
@@ -388,6 +284,7 @@ def describe(app: str, fmt: str, partitioners: dict[str, str], data_dir: str | N
         click.echo(f"Sub-topology {sub.id}: {tasks} tasks ({parts})")
 
 
+cli.add_command(query)
 cli.add_command(reset)
 cli.add_command(replay_dlq)
 

@@ -19,6 +19,7 @@ from engine.api import ConfigError
 from engine.physical import PhysicalPlan
 from engine.query import View, table_views
 from engine.runtime import Worker, WorkerConfig
+from engine.runtime.task import saved_n
 from engine.runtime.taskenv import StoreBackends
 from engine.state import Backend, DictBackend, LocalState, RocksBackend
 from engine.transport import EmbeddedLog, MemoryLog, Transport
@@ -72,3 +73,27 @@ class Job:
         if self.local is not None:
             self.local.close()
             self.local = None
+
+
+async def changelog_backends(plan: PhysicalPlan, log: Transport, counts: Mapping[str, int]
+                             ) -> StoreBackends:
+    """Every store of `plan` as its changelogs hold it at the group's last commits (as a
+    worker taking each task over would restore it): for reading the tables of a pipeline
+    that keeps its state on Kafka, from anywhere the broker is reachable."""
+    rows: dict[str, dict[bytes, bytes]] = {}
+    group = plan.pipeline
+    for sub in plan.subtopologies:
+        tasks = range(max((counts.get(t, 0) for t in sub.sources), default=0))
+        if not sub.stores or not tasks:
+            continue
+        positions = {f"{sub.id}_{p}": await log.committed(group, [(t, p) for t in sub.sources])
+                     for p in tasks}
+        saved = await log.progress(group, positions)
+        for store in sub.stores:
+            found = rows.setdefault(f"{group}.{store}", {})
+            for p in tasks:
+                raw = saved.get(f"{sub.id}_{p}")
+                changes = await log.read_changelog(f"{group}.{store}", p,
+                                                   0 if raw is None else saved_n(raw))
+                found.update((k, v) for k, v in changes if v is not None)
+    return lambda name: DictBackend(rows.get(name, {}))
