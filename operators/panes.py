@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 from engine.api.errors import LateRecord
 from engine.api.keys import key_reader
 from engine.api.processor import Emit, Processor, WindowResult, require_key
-from engine.api.state import META, KeyValueStore, split_window_key, window_key
+from engine.api.state import META, KeyValueStore, releaser, split_window_key, window_key
 from engine.api.streamtime import StreamClock
+from operators.windowing import Closed
 
 if TYPE_CHECKING:
     from operators.aggregate import WindowAggregate
@@ -41,9 +42,10 @@ class PaneAggregator(Processor):
         self.clock = StreamClock(store)
         self.due: list[tuple[int, bytes]] = []  # (window end, window key), not yet emitted
         self.pending: set[bytes] = set()
-        self.closed: list[tuple[int, bytes]] = [(entry[3], wk) for wk, entry
-                                                in store.items(None, META)]
-        heapq.heapify(self.closed)
+        self.release = releaser(store)
+        self.closed = Closed()
+        for wk, entry in store.items(None, META):
+            self.closed.add(entry[3], wk)
         for pk, _ in panes.items(None, META):
             key, start = split_window_key(pk)
             self._schedule(key, start)
@@ -89,13 +91,14 @@ class PaneAggregator(Processor):
             if merged is None:
                 continue
             self.store.put(wk, (merged, True, latest, end))
-            heapq.heappush(self.closed, (end, wk))
+            self.release(wk)
+            self.closed.add(end, wk)
             if self.emit is not None:
                 self.emit(key, WindowResult(self.key_text(key), start, end,
                                             self.agg.result(merged)), latest, True)
-        retention = self.node.retention
-        while self.closed and self.closed[0][0] + retention <= self.clock.now:
-            self.store.delete(heapq.heappop(self.closed)[1])
+        for wk in self.closed.expired(self.clock.now - self.node.retention):
+            self.store.delete(wk)
+            self.release(wk)
 
     def _merged(self, key: bytes, start: int) -> tuple[Any, int]:
         """The merge of the window's panes (None: it has none), and its latest time."""

@@ -3,19 +3,21 @@
 Every windowed store keeps `window_key(key, start) -> (accumulator, closed, max event time,
 end)`. A window closes once stream time passes its end plus the processor's span (grace,
 and for sessions the gap too); 'final' emits it then, as an expired result carrying its max
-event time. Closed windows stay queryable until end + retention, then are deleted.
+event time. Closed windows stay queryable until end + retention, then are deleted; the
+store is told it may drop them from its cache (`releaser`), so memory holds the open ones.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections.abc import Iterator
 from typing import Any
 
 from engine.api.aggregators import Aggregator
 from engine.api.keys import key_reader
 from engine.api.nodes import TableNode
 from engine.api.processor import Emit, WindowResult
-from engine.api.state import META, KeyValueStore, split_window_key
+from engine.api.state import META, KeyValueStore, releaser, split_window_key
 from engine.api.streamtime import StreamClock
 
 Entry = tuple[Any, bool, int, int]  # accumulator, closed, max event time, end
@@ -45,6 +47,35 @@ class WindowedNode(TableNode):
         return int(stored[2])
 
 
+class Closed:
+    """Closed windows kept until their retention is up, by end: windows closing together
+    (tumbling, hopping) share one heap entry, so the book costs about a key per window."""
+
+    def __init__(self) -> None:
+        self.ends: list[int] = []  # a heap of the distinct ends
+        self.keys: dict[int, bytes | list[bytes]] = {}  # end -> its window key(s)
+
+    def __len__(self) -> int:
+        return len(self.ends)
+
+    def add(self, end: int, wk: bytes) -> None:
+        """Keep the window `wk` ending at `end`."""
+        keys = self.keys.get(end)
+        if keys is None:
+            self.keys[end] = wk
+            heapq.heappush(self.ends, end)
+        elif isinstance(keys, bytes):
+            self.keys[end] = [keys, wk]
+        else:
+            keys.append(wk)
+
+    def expired(self, before: int) -> Iterator[bytes]:
+        """Take the windows ending at or before `before`, by end then key."""
+        while self.ends and self.ends[0] <= before:
+            keys = self.keys.pop(heapq.heappop(self.ends))
+            yield from (keys,) if isinstance(keys, bytes) else sorted(keys)
+
+
 class WindowBook:
     """Open and closed windows of one processor (heaps by end) over its store."""
 
@@ -54,12 +85,15 @@ class WindowBook:
         self.emit = emit if node.emit_mode == "final" else None
         self.result, self.retention = node.aggregator.result, node.retention
         self.key_text = key_reader(node.key_type)
+        self.release = releaser(store)
         self.open: list[tuple[int, bytes]] = []
-        self.closed: list[tuple[int, bytes]] = []
+        self.closed = Closed()
         for wk, entry in store.items(None, META):
-            (self.closed if entry[1] else self.open).append((entry[3], wk))
+            if entry[1]:
+                self.closed.add(entry[3], wk)
+            else:
+                self.open.append((entry[3], wk))
         heapq.heapify(self.open)
-        heapq.heapify(self.closed)
 
     def opened(self, end: int, wk: bytes) -> None:
         """Track a window that was created or grew to `end`."""
@@ -85,11 +119,13 @@ class WindowBook:
             if entry is None or entry[1] or entry[3] != end:
                 continue  # merged away, grown since, or already closed
             store.put(wk, (entry[0], True, entry[2], end))
-            heapq.heappush(self.closed, (end, wk))
+            self.release(wk)
+            self.closed.add(end, wk)
             if self.emit is not None:
                 key, start = split_window_key(wk)
                 self.emit(key, WindowResult(self.key_text(key), start, end,
                                             self.result(entry[0])), entry[2], True)
-        now = self.clock.now
-        while self.closed and self.closed[0][0] + self.retention <= now:
-            store.delete(heapq.heappop(self.closed)[1])
+        if self.closed:
+            for wk in self.closed.expired(self.clock.now - self.retention):
+                store.delete(wk)
+                self.release(wk)

@@ -7,7 +7,7 @@ durable at the next commit, together with the outputs and input offsets they bel
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 
@@ -32,6 +32,18 @@ class KeyValueStore(Protocol):
               ) -> Iterator[tuple[bytes, Any]]:
         """Entries with start <= key < end, in key order."""
         ...
+
+
+def releaser(store: KeyValueStore) -> Callable[[bytes], None]:
+    """The store's `release(key)`, or a no-op for a store without one. Releasing a key is a
+    hint, not a change: the caller will not read it again soon (a closed window), so a
+    store that caches may drop it from memory once it is written. Reads still see it."""
+    release: Callable[[bytes], None] | None = getattr(store, "release", None)
+    return release if release is not None else _keep
+
+
+def _keep(key: bytes) -> None:
+    """A store without `release` keeps what it keeps."""
 
 
 META = b"\xff\xff"

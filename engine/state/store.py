@@ -15,6 +15,11 @@ cache every key it wrote, except the ones it evicted, which it remembers (a Bloo
 `SeenKeys`): a miss of a key never evicted, such as a new window, costs no backend read (and
 no hash while nothing was evicted). Such a key, put and deleted before the next commit (a
 join's short-lived buffer), is not written at all when the backend is the durable copy.
+
+A key the caller releases (`release`: a closed window it will not read again) leaves the
+cache at the second commit after its last change, when the backend surely holds it: the
+cache then holds the keys in use, however many the partition has (a released key counts as
+evicted for the Bloom filter).
 """
 
 from __future__ import annotations
@@ -54,7 +59,9 @@ class TaskStore:
         self.changed: list[bytes] = []  # dirty and pending keys, sorted for range reads
         self.unordered: list[bytes] = []  # changed keys not yet merged into `changed`
         self.cache_limit = max(cache_limit, 0)
-        self.evictions = 0
+        self.evictions = 0  # keys dropped from the cache (evicted or released)
+        self.released: list[bytes] = []  # keys released since the last flush
+        self.releasing: list[bytes] = []  # released before it: dropped at the next flush
         # a partition empty at the start holds only what this store wrote since, and all of
         # it is cached but for the evicted keys: a miss of a key never evicted is a miss
         self.evicted: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
@@ -120,6 +127,25 @@ class TaskStore:
         if seen is not None and seen.full:
             self.evicted = None  # too many to track: misses read the backend
 
+    def release(self, key: bytes) -> None:
+        """The caller will not read `key` again soon: drop it from the cache once written."""
+        self.released.append(key)
+
+    def _drop_released(self) -> None:
+        """Uncache the keys released before the previous flush and unchanged since: that
+        commit has written them, so the backend answers for them."""
+        cache, dirty, seen = self.cache, self.dirty, self.evicted
+        for key in self.releasing:
+            if key in dirty or cache.pop(key, _MISSING) is _MISSING:
+                continue
+            self.whole = False
+            self.evictions += 1
+            if seen is not None:
+                seen.add(key)
+        if seen is not None and seen.full:
+            self.evicted = None
+        self.releasing, self.released = self.released, []
+
     def items(self, start: bytes | None = None, end: bytes | None = None
               ) -> Iterator[tuple[bytes, Any]]:
         """Entries with start <= key < end in key order: the backend's committed entries
@@ -166,6 +192,8 @@ class TaskStore:
         """The changed entries as (backend key, bytes or None), and forget they changed. A
         key written and deleted since the backend last had it is left out (and uncached)
         when the backend is the durable copy (on Kafka, the changelog needs the delete)."""
+        if self.releasing or self.released:
+            self._drop_released()
         prefix, cache, dumps = self.prefix, self.cache, self.dumps
         changes = [(prefix + key, raw) for key, raw in self.pending.items()]
         skip = self.backend.durable

@@ -188,3 +188,53 @@ def test_rocks_backend_sizes(tmp_path: Path) -> None:
     assert backend.estimated_keys() == 500
     assert backend.size_bytes() > empty
     local.close()
+
+
+def test_released_keys_leave_the_cache_at_the_second_flush() -> None:
+    backend = CountingBackend()
+    store = TaskStore("s", 0, backend)
+    store.put(b"closed", 1)
+    store.put(b"open", 2)
+    store.release(b"closed")
+    backend.apply(store.flush())  # written by this commit: still cached
+    assert b"closed" in store.cache
+    backend.apply(store.flush())  # that commit has landed: dropped, read back on demand
+    assert b"closed" not in store.cache and b"open" in store.cache
+    assert store.get(b"new") is None and backend.reads == 0  # never cached: no read
+    assert store.get(b"closed") == 1 and backend.reads == 1
+
+
+def test_a_released_key_changed_again_stays_cached() -> None:
+    store = TaskStore("s", 0, DictBackend())
+    store.put(b"k", 1)
+    store.release(b"k")
+    store.backend.apply(store.flush())
+    store.put(b"k", 2)
+    assert store.flush() == [(store.prefix + b"k", store.dumps(2))]
+    assert store.cache[b"k"] == 2
+
+
+@BACKENDS
+@settings(max_examples=40, deadline=None)
+@given(ops=st.lists(st.tuples(st.binary(max_size=2), st.one_of(st.none(), st.integers()),
+                              st.booleans()), max_size=40),
+       flush_every=st.integers(1, 5))
+def test_releasing_keys_changes_no_read(kind: str, ops: list[tuple[bytes, int | None, bool]],
+                                        flush_every: int) -> None:
+    with opened(kind) as (backend, commit):
+        store = TaskStore("s", 1, backend, cache_limit=6)
+        model: dict[bytes, int] = {}
+        for i, (key, value, release) in enumerate(ops):
+            store.put(key, value)
+            if value is None:
+                model.pop(key, None)
+            else:
+                model[key] = value
+            if release:
+                store.release(key)
+            if i % flush_every == 0:
+                commit(store.flush())
+            assert all(store.get(k) == model.get(k) for k, _, _ in ops[:i + 1])
+        commit(store.flush())
+        assert list(store.items()) == sorted(model.items())
+        assert list(TaskStore("s", 1, backend).items()) == sorted(model.items())
