@@ -7,7 +7,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
 
 from engine.api import ConfigError, TopicPartition
 from engine.physical import PhysicalPlan
@@ -15,8 +14,9 @@ from engine.runtime.commit import commit
 from engine.runtime.exchange import Exchange
 from engine.runtime.globals import GlobalTables
 from engine.runtime.lanes import ENDED, IDLE_STATE
+from engine.runtime.rebalance import LocalStores, Rebalancing
 from engine.runtime.stats import Lateness, Placement, RunStats
-from engine.runtime.task import Task, saved_n, saved_writers
+from engine.runtime.task import Task
 from engine.runtime.taskenv import StoreBackends, TaskEnv
 from engine.runtime.topics import Layout, prepare_topics
 from engine.state import CACHE_ENTRIES, Backend
@@ -32,22 +32,6 @@ def late_warning(found: Lateness) -> str:
     return (f"warning: {found.late:,} of {found.seen:,} records ({found.share:.1%}) reaching "
             f"'{found.operator}' were late (grace {found.grace:,} ms); a grace of "
             f"{found.needed:,} ms would have kept them")
-
-
-def describe_partitions(partitions: list[TopicPartition]) -> str:
-    """'orders[0,2] orders.x[0,2]' for log lines."""
-    by_topic: dict[str, list[int]] = {}
-    for topic, p in sorted(partitions):
-        by_topic.setdefault(topic, []).append(p)
-    return " ".join(f"{t}[{','.join(map(str, ps))}]" for t, ps in by_topic.items()) or "none"
-
-
-class LocalStores(Protocol):
-    """A worker-local copy of stores kept in step with changelog topics (Kafka)."""
-
-    def write(self, store: str, changes: Iterable[tuple[bytes, bytes | None]]) -> None: ...
-
-    def reset(self, store: str, partition: int) -> None: ...
 
 
 @dataclass
@@ -68,7 +52,7 @@ class WorkerConfig:
     debug: bool = False  # dead letters carry the failing function's traceback
 
 
-class Worker:
+class Worker(Rebalancing):
     """Owns the tasks of the partitions assigned to it and commits their work."""
 
     def __init__(self, plan: PhysicalPlan, transport: Transport,
@@ -84,6 +68,7 @@ class Worker:
         self.group = plan.pipeline
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
+        self.parked: dict[tuple[int, int], Task] = {}  # revoked, kept until the assignment
         self.routes: dict[TopicPartition, Task] = {}
         self.layout: Layout | None = None
         self.env: TaskEnv | None = None
@@ -135,74 +120,6 @@ class Worker:
             self.exchange = Exchange(self.consumer)
         topics = [t for sub in self.plan.subtopologies for t in sub.sources]
         await self.consumer.subscribe(topics, self)
-
-    async def on_assigned(self, partitions: list[TopicPartition]) -> None:
-        """Create the tasks of newly assigned partitions (restoring their stores and
-        progress) and seek to the committed positions."""
-        assert self.consumer is not None and self.env is not None
-        self.stats.rebalances += bool(partitions)
-        by_topic = {t: sub for sub in self.plan.subtopologies for t in sub.sources}
-        committed = await self.transport.committed(self.group, partitions)
-        wanted: dict[tuple[int, int], dict[TopicPartition, int]] = {}
-        for tp in partitions:
-            wanted.setdefault((by_topic[tp[0]].id, tp[1]), {})[tp] = committed[tp]
-        saved = await self.transport.progress(
-            self.group, {f"{s}_{p}": tps for (s, p), tps in wanted.items()})
-        for (sub_id, p), tps in wanted.items():
-            task = self.tasks.get((sub_id, p))
-            if task is None:
-                task = await self._new_task(sub_id, p, saved.get(f"{sub_id}_{p}"))
-            for tp, position in tps.items():
-                self.routes[tp] = task
-                self.consumer.seek(tp, position)
-                task.seek(tp, position)
-        ids = ", ".join(sorted(t.id for t in self.tasks.values()))
-        self._event(f"assigned {describe_partitions(partitions)}: {len(self.tasks)} tasks ({ids})")
-        self._warn_late(self.tasks[key] for key in wanted if key in self.tasks)
-        for topic in {tp[0] for tp in partitions} & self._external:
-            ends = await self.transport.end_offsets(topic)
-            self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
-                                      for t, p in partitions if t == topic)
-
-    async def _new_task(self, sub_id: int, partition: int, progress: bytes | None) -> Task:
-        assert self.env is not None
-        sub = self.plan.subtopologies[sub_id]
-        if progress is not None and saved_writers(progress) != {
-                i.topic: self.env.writers[i.topic] for i in sub.inputs if i.internal}:
-            raise ConfigError(
-                f"task {sub_id}_{partition} was run with other partition counts upstream "
-                f"(internal topics' writers changed): drain the pipeline (shoal run --drain) "
-                "or `shoal reset` it before running it with new partition counts")
-        await self._restore(sub.stores, partition, 0 if progress is None else saved_n(progress))
-        task = self.tasks[(sub_id, partition)] = Task(sub, partition, self.env, progress)
-        return task
-
-    async def _restore(self, stores: tuple[str, ...], partition: int, n: int) -> None:
-        """Rebuild a task's local stores from their changelogs, as of its committed progress
-        (`n` records run)."""
-        if not self.transport.changelogs or self.local is None:
-            return
-        for store in stores:
-            name = f"{self.plan.pipeline}.{store}"
-            self.local.reset(name, partition)
-            changes = await self.transport.read_changelog(name, partition, n)
-            self.local.write(name, changes)
-            self._event(f"restored {store}[{partition}] from its changelog: "
-                        f"{len(changes)} changes")
-
-    async def on_revoked(self, partitions: list[TopicPartition]) -> None:
-        """Commit, then drop the tasks of revoked partitions."""
-        await self.commit()
-        self.stats.rebalances += bool(partitions)
-        if partitions:
-            self._event(f"revoked {describe_partitions(partitions)} (committed first)")
-        for tp in partitions:
-            task = self.routes.pop(tp, None)
-            if task is not None and not any(t is task for t in self.routes.values()):
-                self.tasks.pop((task.sub.id, task.partition), None)
-                if self.local is not None:  # the partition is no longer ours to serve
-                    for store in task.sub.stores:
-                        self.local.reset(f"{self.plan.pipeline}.{store}", task.partition)
 
     # -- the loop ------------------------------------------------------------------------
     async def step(self) -> int:

@@ -248,7 +248,7 @@ class KafkaTransport:
             return AIOKafkaConsumer(
                 **self.settings.consumer(self.bootstrap), group_id=group,
                 auto_offset_reset="earliest",
-                partition_assignment_strategy=(CoPartitionAssignor,))
+                partition_assignment_strategy=(CoPartitionAssignor(lambda: member.previous),))
 
         member = GroupConsumer(make, self._start)
         self._groups[group] = member

@@ -86,7 +86,7 @@ async def reset_group(kafka: KafkaTransport, group: str, positions: dict[TP, int
     partition is both the check that no worker runs and the way to commit."""
     consumer = await kafka.start_client(lambda: AIOKafkaConsumer(
         **kafka.settings.consumer(kafka.bootstrap), group_id=group,
-        partition_assignment_strategy=(CoPartitionAssignor,)))
+        partition_assignment_strategy=(CoPartitionAssignor(),)))
     try:
         await _own(consumer, group, set(positions))
         await recreate(kafka, empty)

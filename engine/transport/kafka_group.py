@@ -29,33 +29,66 @@ def records_of(fetched: list[Any]) -> list[RecordTuple]:
 
 class CoPartitionAssignor(AbstractPartitionAssignor):  # type: ignore[misc]
     """Gives partition p of every subscribed topic to the same member, so a task (one
-    partition of one sub-topology, across all its source topics) is never split."""
+    partition of one sub-topology, across all its source topics) is never split; and keeps
+    each member's previous partitions where the balance allows (`sticky_owners`), so a
+    rebalance moves as few tasks as it can. A member sends the partitions it held last
+    (`previous`) in its subscription's user data."""
 
     name = "shoal-copartition"
     version = 0
+
+    def __init__(self, previous: Callable[[], Iterable[int]] = tuple) -> None:
+        self.previous = previous
 
     @classmethod
     def assign(cls, cluster: Any, members: Mapping[str, ConsumerProtocolMemberMetadata]
                ) -> dict[str, ConsumerProtocolMemberAssignment]:
         topics = sorted({t for m in members.values() for t in m.subscription})
         counts = {t: len(cluster.partitions_for_topic(t) or ()) for t in topics}
-        ids = sorted(members)
-        plan: dict[str, dict[str, list[int]]] = {m: defaultdict(list) for m in ids}
-        for p in range(max(counts.values(), default=0)):
-            owner = ids[p % len(ids)]
+        held = {m: _partitions_of(meta.user_data) for m, meta in members.items()}
+        plan: dict[str, dict[str, list[int]]] = {m: defaultdict(list) for m in members}
+        for p, owner in enumerate(sticky_owners(max(counts.values(), default=0), held)):
             for topic in topics:
                 if p < counts[topic] and topic in members[owner].subscription:
                     plan[owner][topic].append(p)
         return {m: ConsumerProtocolMemberAssignment(cls.version, sorted(a.items()), b"")
                 for m, a in plan.items()}
 
-    @classmethod
-    def metadata(cls, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
-        return ConsumerProtocolMemberMetadata(cls.version, sorted(topics), b"")
+    def metadata(self, topics: Iterable[str]) -> ConsumerProtocolMemberMetadata:
+        held = sorted(self.previous())
+        return ConsumerProtocolMemberMetadata(self.version, sorted(topics),
+                                              b",".join(str(p).encode() for p in held))
 
-    @classmethod
-    def on_assignment(cls, assignment: ConsumerProtocolMemberAssignment) -> None:
-        """The assignor keeps no state."""
+    def on_assignment(self, assignment: ConsumerProtocolMemberAssignment) -> None:
+        """The assignor keeps no state (the group consumer records what it got)."""
+
+
+def sticky_owners(width: int, held: Mapping[str, set[int]]) -> list[str]:
+    """The owner of each of partitions 0..width-1: balanced (counts differ by at most one;
+    members holding more get the larger shares), each member keeping as many of the
+    partitions it `held` as its share allows, the rest handed out in order. Deterministic:
+    every member computing it gets the same answer."""
+    order = sorted(held, key=lambda m: (-len({p for p in held[m] if p < width}), m))
+    base, extra = divmod(width, len(order)) if order else (0, 0)
+    quota = {m: base + (i < extra) for i, m in enumerate(order)}
+    owners: list[str | None] = [None] * width
+    for m in order:
+        for p in sorted(held[m]):
+            if p < width and owners[p] is None and quota[m] > 0:
+                owners[p], quota[m] = m, quota[m] - 1
+    free = iter(p for p in range(width) if owners[p] is None)
+    for m in order:
+        for _ in range(quota[m]):
+            owners[next(free)] = m
+    return [m for m in owners if m is not None]
+
+
+def _partitions_of(user_data: bytes | None) -> set[int]:
+    """The partitions a member says it held (none when it says nothing readable)."""
+    try:
+        return {int(p) for p in (user_data or b"").split(b",") if p}
+    except ValueError:
+        return set()
 
 
 class _Bridge(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -72,7 +105,9 @@ class _Bridge(ConsumerRebalanceListener):  # type: ignore[misc]
             self.consumer.positions.pop(tp, None)
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        await self.listener.on_assigned(sorted((tp.topic, tp.partition) for tp in assigned))
+        tps = sorted((tp.topic, tp.partition) for tp in assigned)
+        self.consumer.previous = {p for _, p in tps}
+        await self.listener.on_assigned(tps)
         self.consumer.assigned_once = True  # only now: restores above may take a while
 
 
@@ -87,6 +122,7 @@ class GroupConsumer:
         self.consumer: AIOKafkaConsumer | None = None
         self.positions: dict[TP, int] = {}
         self.assigned_once = False
+        self.previous: set[int] = set()  # partitions of the last assignment (sticky)
 
     async def subscribe(self, topics: list[str], listener: AssignmentListener) -> None:
         """Join the group; assignments arrive through `listener` while polling."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import time
 from pathlib import Path
@@ -107,6 +108,45 @@ def test_random_starts_stops_and_kills(tmp_path: Path, broker: Broker) -> None:
     cli("run", APP, "--until-caught-up", "--port", "0", "--data-dir", str(tmp_path / "data"))
     reference = results(APP, embedded(tmp_path / "data"))["stores"]
     assert _rounded(results(APP, kafka(broker.bootstrap))["stores"]) == _rounded(reference)
+
+
+def test_scale_out_keeps_the_tasks_that_stay(tmp_path: Path, broker: Broker) -> None:
+    """2 -> 3 workers: the two keep the tasks the assignor leaves them (their log says
+    nothing was restored for them), the newcomer restores what moved; the stores then
+    equal the embedded run's."""
+    files = shop_inputs(tmp_path)[APP]
+    produce(files, "--broker", broker.url)
+    workers = Workers(["run", APP, "--broker", broker.url, "--commit-interval", "100"],
+                      tmp_path)
+    try:
+        _start(workers)
+        _start(workers)
+        workers.wait(lambda: workers.text(0).count("assigned ") >= 2, "the first rebalance")
+        assigned = [workers.text(n).count("assigned ") for n in range(2)]
+        restored = [workers.text(n).count("restored ") for n in range(2)]
+        _start(workers)
+        workers.wait(lambda: all(workers.text(n).count("assigned ") > assigned[n]
+                                 for n in range(2)), "the old workers' next assignment")
+        for n in range(2):
+            assert workers.text(n).count("restored ") == restored[n], workers.text(n)[-2000:]
+            kept = re.findall(r"kept (\d+) tasks \(nothing restored\), took on (\d+)",
+                              workers.text(n))[-1]
+            assert int(kept[0]) > 0 and kept[1] == "0", kept
+        moved = re.findall(r"\((\d+) store partitions restored\)", workers.text(2))
+        print(f"store partitions moved to the new worker: {moved[-1]}")
+        assert int(moved[-1]) > 0
+        for n in range(3):
+            _terminate(workers, n)
+    finally:
+        workers.kill()
+    (tmp_path / "last").mkdir()
+    last = Workers(["run", APP, "--broker", broker.url, "--until-caught-up"], tmp_path / "last")
+    last.start(env=ENV)
+    assert last.procs[0].wait(timeout=120) == 0, last.text(0)[-3000:]
+    produce(files, "--data-dir", str(tmp_path / "data"))
+    cli("run", APP, "--until-caught-up", "--port", "0", "--data-dir", str(tmp_path / "data"))
+    assert _rounded(results(APP, kafka(broker.bootstrap))["stores"]) == _rounded(
+        results(APP, embedded(tmp_path / "data"))["stores"])
 
 
 def _rounded(value: Any) -> Any:
