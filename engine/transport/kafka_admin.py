@@ -88,7 +88,7 @@ async def reset_group(kafka: KafkaTransport, group: str, positions: dict[TP, int
         **kafka.settings.consumer(kafka.bootstrap), group_id=group,
         partition_assignment_strategy=(CoPartitionAssignor(),)))
     try:
-        await _own(consumer, group, set(positions))
+        await _own(consumer, group, set(positions), first=True)
         await recreate(kafka, empty)
         zero = {(t, p): 0 for t in internal for p in range(empty[t][0]) if t in empty}
         await _own(consumer, group, set(positions) | set(zero))
@@ -102,14 +102,17 @@ async def reset_group(kafka: KafkaTransport, group: str, positions: dict[TP, int
         await consumer.stop()
 
 
-async def _own(consumer: AIOKafkaConsumer, group: str, tps: set[TP]) -> None:
-    """Subscribe to the topics of `tps` and wait until this member owns all of them."""
+async def _own(consumer: AIOKafkaConsumer, group: str, tps: set[TP], first: bool = False
+               ) -> None:
+    """Subscribe to the topics of `tps` and wait until this member owns all of them. On
+    its `first` join, an assignment without all of them means another member answered:
+    refused at once."""
     consumer.subscribe(sorted({t for t, _ in tps}))
     wanted = {TopicPartition(*tp) for tp in tps}
     loop = asyncio.get_running_loop()
     deadline = loop.time() + JOIN_TIMEOUT_S
     while not wanted <= consumer.assignment():
-        if loop.time() > deadline:
+        if loop.time() > deadline or (first and consumer.assignment()):
             raise ConfigError(f"group '{group}' has another live member (a worker is "
                               "running): stop every worker, then reset")
         await consumer.getmany(timeout_ms=100, max_records=1)
