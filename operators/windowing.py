@@ -17,7 +17,7 @@ from engine.api.aggregators import Aggregator
 from engine.api.keys import key_reader
 from engine.api.nodes import TableNode
 from engine.api.processor import Emit, WindowResult
-from engine.api.state import META, KeyValueStore, releaser, split_window_key
+from engine.api.state import META, KeyValueStore, releaser, split_window_key, window_keys
 from engine.api.streamtime import StreamClock
 
 Entry = tuple[Any, bool, int, int]  # accumulator, closed, max event time, end
@@ -48,12 +48,13 @@ class WindowedNode(TableNode):
 
 
 class Closed:
-    """Closed windows kept until their retention is up, by end: windows closing together
-    (tumbling, hopping) share one heap entry, so the book costs about a key per window."""
+    """Closed windows kept until their retention is up, by end: the keys of the windows
+    ending together (tumbling, hopping) are packed into one bytearray under one heap entry,
+    so the book costs about the key's bytes per window."""
 
     def __init__(self) -> None:
         self.ends: list[int] = []  # a heap of the distinct ends
-        self.keys: dict[int, bytes | list[bytes]] = {}  # end -> its window key(s)
+        self.keys: dict[int, bytearray] = {}  # end -> its window keys, concatenated
 
     def __len__(self) -> int:
         return len(self.ends)
@@ -62,18 +63,15 @@ class Closed:
         """Keep the window `wk` ending at `end`."""
         keys = self.keys.get(end)
         if keys is None:
-            self.keys[end] = wk
+            self.keys[end] = bytearray(wk)
             heapq.heappush(self.ends, end)
-        elif isinstance(keys, bytes):
-            self.keys[end] = [keys, wk]
         else:
-            keys.append(wk)
+            keys += wk
 
     def expired(self, before: int) -> Iterator[bytes]:
         """Take the windows ending at or before `before`, by end then key."""
         while self.ends and self.ends[0] <= before:
-            keys = self.keys.pop(heapq.heappop(self.ends))
-            yield from (keys,) if isinstance(keys, bytes) else sorted(keys)
+            yield from sorted(window_keys(self.keys.pop(heapq.heappop(self.ends))))
 
 
 class WindowBook:

@@ -85,6 +85,16 @@ def window_key(key: bytes, start: int) -> bytes:
     return len(key).to_bytes(4, "big") + key + (start + (1 << 63)).to_bytes(8, "big")
 
 
+def window_keys(packed: bytes | bytearray) -> list[bytes]:
+    """The window keys whose concatenation is `packed` (each says its own length)."""
+    found, i = [], 0
+    while i < len(packed):
+        j = i + 12 + int.from_bytes(packed[i:i + 4], "big")
+        found.append(bytes(packed[i:j]))
+        i = j
+    return found
+
+
 def split_window_key(raw: bytes) -> tuple[bytes, int]:
     """Inverse of `window_key`."""
     n = int.from_bytes(raw[:4], "big")

@@ -10,6 +10,8 @@ store reads the backend for every miss, as it must for a partition it did not fi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 CAPACITY = 1 << 20  # keys: a 1 MiB filter per task store
 
 
@@ -30,14 +32,21 @@ class SeenKeys:
     def add(self, key: bytes) -> None:
         """Remember `key` (a key seen before, as far as the filter can tell, is not counted
         again)."""
-        h, bits, mask = hash(key), self.bits, self.mask
-        new = False
-        for probe in (h & mask, (h >> 21) & mask, (h >> 42 ^ h) & mask):
-            byte, bit = probe >> 3, 1 << (probe & 7)
-            if not bits[byte] & bit:
-                bits[byte] |= bit
-                new = True
-        self.count += new
+        self.add_all((key,))
+
+    def add_all(self, keys: Iterable[bytes]) -> None:
+        """`add` each of `keys` (in one loop: a commit releases thousands)."""
+        bits, mask, count = self.bits, self.mask, self.count
+        for key in keys:
+            h = hash(key)
+            a, b, c = h & mask, (h >> 21) & mask, (h >> 42 ^ h) & mask
+            known = (bits[a >> 3] >> (a & 7) & bits[b >> 3] >> (b & 7)
+                     & bits[c >> 3] >> (c & 7) & 1)
+            bits[a >> 3] |= 1 << (a & 7)
+            bits[b >> 3] |= 1 << (b & 7)
+            bits[c >> 3] |= 1 << (c & 7)
+            count += not known
+        self.count = count
 
     def __contains__(self, key: bytes) -> bool:
         """False: `key` was never added. True: it may have been."""

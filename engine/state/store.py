@@ -67,6 +67,7 @@ class TaskStore:
         self.evicted: SeenKeys | None = SeenKeys() if cache_limit > 0 and next(
             backend.scan(self.prefix, prefix_end(self.prefix)), None) is None else None
         self.whole = self.evicted is not None  # every key of the partition is cached
+        self.absent: bytes | None = None  # the last miss known absent (none evicted since)
 
     def get(self, key: bytes) -> Any | None:
         cache = self.cache
@@ -83,6 +84,7 @@ class TaskStore:
             raw = self.pending.pop(key)
             self.dirty[key] = False  # back in the cache, still to be written
         elif self.evicted is not None and (not self.evictions or key not in self.evicted):
+            self.absent = key  # its put need not ask the filter again
             return None
         else:
             raw = self.backend.get(self.prefix + key)
@@ -104,8 +106,9 @@ class TaskStore:
                 self.unordered.append(key)
                 # a clean deleted entry mirrors a key the backend has not; an uncached key of
                 # a store holding its whole partition (never evicted) was never written
-                dirty[key] = old is _DELETED or (old is _MISSING and (self.whole or (
-                    self.evicted is not None and key not in self.evicted)))
+                dirty[key] = old is _DELETED or (old is _MISSING and (
+                    self.whole or key == self.absent or (
+                        self.evicted is not None and key not in self.evicted)))
         if old is _MISSING and len(cache) > self.cache_limit:
             self._evict()
 
@@ -115,17 +118,23 @@ class TaskStore:
     def _evict(self) -> None:
         """Drop the least recently used eighth of the cache (dirty entries go to
         `pending`): in batches, so the cost per access stays constant."""
-        cache, dirty, pending, seen = self.cache, self.dirty, self.pending, self.evicted
+        cache, dirty, pending = self.cache, self.dirty, self.pending
         self.whole = False
-        for key in list(islice(cache, max(1, self.cache_limit // 8))):
+        keys = list(islice(cache, max(1, self.cache_limit // 8)))
+        for key in keys:
             value = cache.pop(key)
             if dirty.pop(key, None) is not None:
                 pending[key] = None if value is _DELETED else self.dumps(value)
-            if seen is not None:
-                seen.add(key)
-            self.evictions += 1
-        if seen is not None and seen.full:
-            self.evicted = None  # too many to track: misses read the backend
+        self._evicted(keys)
+
+    def _evicted(self, keys: list[bytes]) -> None:
+        """Count `keys` as dropped from the cache (the Bloom filter remembers them)."""
+        self.evictions += len(keys)
+        self.absent = None
+        if self.evicted is not None:
+            self.evicted.add_all(keys)
+            if self.evicted.full:
+                self.evicted = None  # too many to track: misses read the backend
 
     def release(self, key: bytes) -> None:
         """The caller will not read `key` again soon: drop it from the cache once written."""
@@ -134,17 +143,13 @@ class TaskStore:
     def _drop_released(self) -> None:
         """Uncache the keys released before the previous flush and unchanged since: that
         commit has written them, so the backend answers for them."""
-        cache, dirty, seen = self.cache, self.dirty, self.evicted
-        for key in self.releasing:
-            if key in dirty or cache.pop(key, _MISSING) is _MISSING:
-                continue
-            self.whole = False
-            self.evictions += 1
-            if seen is not None:
-                seen.add(key)
-        if seen is not None and seen.full:
-            self.evicted = None
+        cache, dirty = self.cache, self.dirty
+        dropped = [key for key in self.releasing
+                   if key not in dirty and cache.pop(key, _MISSING) is not _MISSING]
         self.releasing, self.released = self.released, []
+        if dropped:
+            self.whole = False
+            self._evicted(dropped)
 
     def items(self, start: bytes | None = None, end: bytes | None = None
               ) -> Iterator[tuple[bytes, Any]]:
@@ -206,6 +211,7 @@ class TaskStore:
             else:
                 changes.append((prefix + key, None))
         self.dirty.clear()
+        self.absent = None
         self.pending.clear()
         self.changed.clear()
         self.unordered.clear()
