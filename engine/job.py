@@ -7,7 +7,7 @@ a store is backed the same way whoever runs the pipeline:
   reads as empty;
 - the in-memory log (tests): a dict per store, kept by the log;
 - Kafka: a worker-local RocksDB (`LocalState`, under the data directory), rebuilt from the
-  changelog topics on assignment.
+  changelog topics on assignment, unless a clean stop on the same directory checkpointed it.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class Job:
         return table_views(self.plan, dict(partitions), self.backends, global_rows)
 
     def close(self) -> None:
-        """Delete the worker-local state (the changelogs keep it)."""
+        """Close the worker-local state: deleted (the changelogs keep it), or kept with a
+        checkpoint when the worker stopped cleanly (state/local.py)."""
         if self.local is not None:
             self.local.close()
             self.local = None

@@ -25,11 +25,16 @@ TaskKey = tuple[int, int]  # sub-topology id, partition
 
 
 class LocalStores(Protocol):
-    """A worker-local copy of stores kept in step with changelog topics (Kafka)."""
+    """A worker-local copy of stores kept in step with changelog topics (Kafka), with the
+    checkpoint of the last clean stop on its data directory (task id -> progress)."""
+
+    checkpoint: dict[str, bytes]
 
     def write(self, store: str, changes: Iterable[tuple[bytes, bytes | None]]) -> None: ...
 
     def reset(self, store: str, partition: int) -> None: ...
+
+    def keep(self, progress: dict[str, bytes]) -> None: ...
 
 
 def describe_partitions(partitions: list[TopicPartition]) -> str:
@@ -53,6 +58,7 @@ class Rebalancing:
     tasks: dict[TaskKey, Task]
     parked: dict[TaskKey, Task]
     routes: dict[TopicPartition, Task]
+    last_progress: dict[str, bytes]  # task id -> progress of its last commit (or restore)
     _external: frozenset[str]
 
     async def commit(self) -> bool:
@@ -91,10 +97,12 @@ class Rebalancing:
         saved = await self.transport.progress(
             self.group, {f"{s}_{p}": tps for (s, p), tps in fresh.items()})
         self._drop_parked()
+        restored = 0
         for key, tps in wanted.items():
             task = kept.get(key) or self.tasks.get(key)
             if task is None:
-                task = await self._new_task(*key, saved.get(f"{key[0]}_{key[1]}"))
+                task, stores = await self._new_task(*key, saved.get(f"{key[0]}_{key[1]}"))
+                restored += stores
             for tp, position in tps.items():
                 self.routes[tp] = task
                 if key in kept:  # where it stopped: its queues hold what it fetched
@@ -102,7 +110,8 @@ class Rebalancing:
                 else:
                     self.consumer.seek(tp, position)
                     task.seek(tp, position)
-        self._assigned_event(partitions, kept, fresh)
+        self._drop_checkpoint()
+        self._assigned_event(partitions, kept, fresh, restored)
         self._warn_late(self.tasks[key] for key in wanted if key in self.tasks)
         await self._count_backlog(partitions, committed)
 
@@ -134,15 +143,26 @@ class Rebalancing:
             for store in task.sub.stores:
                 local.reset(f"{self.plan.pipeline}.{store}", task.partition)
 
+    def _drop_checkpoint(self) -> None:
+        """Clear the stores of checkpointed tasks this worker was not given (stale here)."""
+        local = self.local
+        if local is None:
+            return
+        for task_id in sorted(local.checkpoint):
+            sub_id, partition = map(int, task_id.split("_"))
+            for store in self.plan.subtopologies[sub_id].stores:
+                local.reset(f"{self.plan.pipeline}.{store}", partition)
+        local.checkpoint.clear()
+
     def _assigned_event(self, partitions: list[TopicPartition], kept: dict[TaskKey, Task],
-                        fresh: dict[TaskKey, dict[TopicPartition, int]]) -> None:
+                        fresh: dict[TaskKey, dict[TopicPartition, int]], restored: int
+                        ) -> None:
         ids = ", ".join(sorted(t.id for t in self.tasks.values()))
         self._event(f"assigned {describe_partitions(partitions)}: {len(self.tasks)} tasks "
                     f"({ids})")
-        stores = sum(len(self.plan.subtopologies[s].stores) for s, _ in fresh)
         if kept or fresh:
             self._event(f"kept {len(kept)} tasks (nothing restored), took on {len(fresh)} "
-                        f"({stores} store partitions restored)")
+                        f"({restored} store partitions restored)")
 
     async def _count_backlog(self, partitions: list[TopicPartition],
                              committed: dict[TopicPartition, int]) -> None:
@@ -151,7 +171,10 @@ class Rebalancing:
             self.stats.backlog += sum(max(0, ends[p] - committed[(t, p)])
                                       for t, p in partitions if t == topic)
 
-    async def _new_task(self, sub_id: int, partition: int, progress: bytes | None) -> Task:
+    async def _new_task(self, sub_id: int, partition: int, progress: bytes | None
+                        ) -> tuple[Task, int]:
+        """A task for (sub_id, partition) and how many store partitions it restored: none
+        when the checkpoint of the last clean stop holds its committed progress."""
         assert self.env is not None
         sub = self.plan.subtopologies[sub_id]
         if progress is not None and saved_writers(progress) != {
@@ -160,15 +183,26 @@ class Rebalancing:
                 f"task {sub_id}_{partition} was run with other partition counts upstream "
                 f"(internal topics' writers changed): drain the pipeline (shoal run --drain) "
                 "or `shoal reset` it before running it with new partition counts")
-        await self._restore(sub.stores, partition, 0 if progress is None else saved_n(progress))
+        task_id = f"{sub_id}_{partition}"
+        checkpoint = self.local.checkpoint.pop(task_id, None) if self.local else None
+        restored = 0
+        if progress is not None and checkpoint == progress:
+            if sub.stores:
+                self._event(f"task {task_id}: stores as the last clean stop left them "
+                            "(checkpoint), nothing restored")
+        else:
+            restored = await self._restore(sub.stores, partition,
+                                           0 if progress is None else saved_n(progress))
+        if progress is not None:
+            self.last_progress[task_id] = progress
         task = self.tasks[(sub_id, partition)] = Task(sub, partition, self.env, progress)
-        return task
+        return task, restored
 
-    async def _restore(self, stores: tuple[str, ...], partition: int, n: int) -> None:
+    async def _restore(self, stores: tuple[str, ...], partition: int, n: int) -> int:
         """Rebuild a task's local stores from their changelogs, as of its committed progress
-        (`n` records run)."""
+        (`n` records run); how many it rebuilt."""
         if not self.transport.changelogs or self.local is None:
-            return
+            return 0
         for store in stores:
             name = f"{self.plan.pipeline}.{store}"
             self.local.reset(name, partition)
@@ -176,3 +210,4 @@ class Rebalancing:
             self.local.write(name, changes)
             self._event(f"restored {store}[{partition}] from its changelog: "
                         f"{len(changes)} changes")
+        return len(stores)

@@ -69,6 +69,7 @@ class Worker(Rebalancing):
         self.stats = RunStats()
         self.tasks: dict[tuple[int, int], Task] = {}
         self.parked: dict[tuple[int, int], Task] = {}  # revoked, kept until the assignment
+        self.last_progress: dict[str, bytes] = {}
         self.routes: dict[TopicPartition, Task] = {}
         self.layout: Layout | None = None
         self.env: TaskEnv | None = None
@@ -197,6 +198,8 @@ class Worker(Rebalancing):
 
     def _count(self, batch: CommitBatch) -> None:
         self.stats.commits += 1
+        for task_id, (_, progress) in batch.progress.items():
+            self.last_progress[task_id] = progress
         self._warn_misplaced()
         now_ms = time.time() * 1000
         for topic, _, records in batch.outputs:
@@ -243,6 +246,10 @@ class Worker(Rebalancing):
         self._notify()
         await self.consumer.close()
         await self.global_tables.close()
+        if self.local is not None:  # a clean stop: keep the local stores, checkpointed
+            self._drop_parked()
+            self.local.keep({t.id: self.last_progress[t.id] for t in self.tasks.values()
+                             if t.id in self.last_progress})
         return self.stats
 
     def lateness(self, tasks: Iterable[Task] | None = None) -> list[Lateness]:

@@ -20,7 +20,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers.shoal import Workers, cli, embedded, kafka
+from tests.helpers.shoal import (
+    Workers,
+    cli,
+    embedded,
+    kafka,
+    run_shoal,
+    shoal_argv,
+    start_shoal,
+)
 from tests.helpers.shop_runs import produce, results, shop_inputs
 from tests.kafka_broker import Broker
 
@@ -143,6 +151,39 @@ def test_scale_out_keeps_the_tasks_that_stay(tmp_path: Path, broker: Broker) -> 
     last = Workers(["run", APP, "--broker", broker.url, "--until-caught-up"], tmp_path / "last")
     last.start(env=ENV)
     assert last.procs[0].wait(timeout=120) == 0, last.text(0)[-3000:]
+    produce(files, "--data-dir", str(tmp_path / "data"))
+    cli("run", APP, "--until-caught-up", "--port", "0", "--data-dir", str(tmp_path / "data"))
+    assert _rounded(results(APP, kafka(broker.bootstrap))["stores"]) == _rounded(
+        results(APP, embedded(tmp_path / "data"))["stores"])
+
+
+def test_a_restart_on_the_same_data_dir_restores_nothing(tmp_path: Path,
+                                                         broker: Broker) -> None:
+    """A worker stopped cleanly leaves its stores with a checkpoint: the next one on that
+    data directory restores nothing. After a SIGKILL there is no checkpoint: it restores.
+    Either way the stores end equal to the embedded run's."""
+    files = shop_inputs(tmp_path)[APP]
+    produce(files, "--broker", broker.url)
+    run = ["run", APP, "--broker", broker.url, "--until-caught-up", "--port", "0",
+           "--data-dir", str(tmp_path / "worker")]
+    cli(*run)
+    again = run_shoal(*run)
+    assert again.returncode == 0, again.stderr
+    assert "restored " not in again.stderr.replace("nothing restored", ""), again.stderr
+    assert again.stderr.count("(checkpoint), nothing restored") == 8, again.stderr
+    log = tmp_path / "killed.err"
+    killed = start_shoal([*shoal_argv(), *(a for a in run if a != "--until-caught-up")],
+                         log, ENV)
+    try:
+        began = time.monotonic()
+        while "nothing restored" not in log.read_text():
+            assert killed.poll() is None and time.monotonic() - began < 60, log.read_text()
+            time.sleep(0.1)
+    finally:
+        killed.kill()
+        killed.wait(timeout=30)
+    after_kill = run_shoal(*run)
+    assert after_kill.returncode == 0 and "from its changelog" in after_kill.stderr
     produce(files, "--data-dir", str(tmp_path / "data"))
     cli("run", APP, "--until-caught-up", "--port", "0", "--data-dir", str(tmp_path / "data"))
     assert _rounded(results(APP, kafka(broker.bootstrap))["stores"]) == _rounded(
