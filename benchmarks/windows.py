@@ -1,8 +1,10 @@
 """Windowed aggregation throughput: per product, count and sum(price) in 1-minute tumbling
 event-time windows, Shoal against a hand-written loop with durable state, both reading and
-writing the same embedded log.
+writing the same embedded log. (Also: --modes updates,final picks the emit modes to run;
+--shoal-only runs Shoal alone, unchecked, for its own peak RSS.)
 
     .venv/bin/python -m benchmarks.windows [--events N] [--keys K] [--data-dir DIR] [--seed S]
+                                           [--modes updates,final] [--shoal-only]
 
 N JSON buys (K products, default 50; event times a few ms apart with +-20 ms jitter) are
 produced once
@@ -12,17 +14,20 @@ one per window once stream time passes its end plus grace. The hand-written loop
 dict {(product, window start): (count, sum)} and commits each chunk's outputs, changed
 entries, stream time and position in one RocksDB WriteBatch, as Shoal does. Shoal's queried
 table must equal the dict and both output topics must match, or the exit status is 1. The peak
-resident memory of each contender's run is printed.
+resident memory of each contender's run is printed. --shoal-only runs Shoal alone, one
+mode, unchecked: its peak RSS then owes nothing to an earlier contender's leftovers.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import os
 import random
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from itertools import islice
 from pathlib import Path
 from typing import Any
@@ -226,8 +231,17 @@ def report(mode: str, n: int, f: Figures) -> bool:
     return f.tables_equal and f.outputs_equal and f.dead == 0
 
 
-def bench(data: Path, n: int, seed: int, keys: int = KEYS) -> int:
-    """Produce, run both modes and print the figures."""
+def shoal_alone(data: Path, n: int, mode: str) -> bool:
+    """Run Shoal only and print its figures; True when nothing was dead-lettered."""
+    seconds, (outputs, dead), mb = measured(data, lambda log: run_shoal(log, mode))
+    print(f"  emit={mode}\n    shoal         {n / seconds:>12,.0f} events/s  {seconds:7.2f} s  "
+          f"{outputs:>10,} outputs  {dead} dead letters  peak RSS {mb:,.0f} MB")
+    return dead == 0
+
+
+def bench(data: Path, n: int, seed: int, keys: int = KEYS, modes: tuple[str, ...] = MODES,
+          shoal_only: bool = False) -> int:
+    """Produce, run the modes and print the figures."""
     log = EmbeddedLog(data)
     asyncio.run(produce_input(log, n, seed, keys))
     asyncio.run(log.close())
@@ -235,13 +249,23 @@ def bench(data: Path, n: int, seed: int, keys: int = KEYS) -> int:
           f"grace {GRACE} ms, embedded log")
     print(f"  cores           {os.cpu_count():>12}")
     print(f"  events (N)      {n:>12,}   ({keys:,} products, {PARTITIONS} partitions)")
-    ok = [report(mode, n, contend(data, mode)) for mode in MODES]
+    ok = [shoal_alone(data, n, mode) if shoal_only else report(mode, n, contend(data, mode))
+          for mode in modes]
     return 0 if all(ok) else 1
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Parse arguments, run in the given or a temporary data dir, and clean up."""
-    return bench_main("python -m benchmarks.windows", __doc__, bench, argv, keys=KEYS)
+    """Parse arguments (--modes and --shoal-only here, the rest in bench_main), run in the
+    given or a temporary data dir, and clean up."""
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--modes", default=",".join(MODES))
+    own.add_argument("--shoal-only", action="store_true")
+    args, rest = own.parse_known_args(argv)
+    modes = tuple(args.modes.split(","))
+    if not set(modes) <= set(MODES):
+        own.error(f"--modes: a comma-separated subset of {','.join(MODES)}")
+    return bench_main("python -m benchmarks.windows", __doc__,
+                      partial(bench, modes=modes, shoal_only=args.shoal_only), rest, keys=KEYS)
 
 
 if __name__ == "__main__":
