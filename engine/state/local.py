@@ -41,6 +41,7 @@ class LocalState:
         self.path = Path(root) / "state" / name
         self.checkpoint: dict[str, bytes] = {}  # task id -> progress, from the last stop
         self.kept: dict[str, bytes] | None = None
+        self.own = False  # a copy of this process only (the shared one was taken)
         try:
             self.db = _open(self.path, fresh=False)  # holds the lock from here on
             self.checkpoint = _take_checkpoint(self.path)
@@ -51,6 +52,7 @@ class LocalState:
             if "lock" not in str(exc).lower():
                 raise
             self.path, self.checkpoint = self.path.with_name(f"{name}-{os.getpid()}"), {}
+            self.own = True
             self.db = _open(self.path, fresh=True)
         self.families: dict[str, tuple[Rdict, Any]] = {
             cf: (self.db.get_column_family(cf), self.db.get_column_family_handle(cf))
@@ -98,7 +100,7 @@ class LocalState:
             view.close()
         self.families.clear()
         self.db.close()
-        if self.kept is None or self.path.name.endswith(f"-{os.getpid()}"):
+        if self.kept is None or self.own:
             shutil.rmtree(self.path, ignore_errors=True)
             return
         temporary = self.path / "checkpoint.tmp"

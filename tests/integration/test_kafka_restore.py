@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from engine.job import changelog_backends
 from engine.loader import load_pipeline
+from engine.physical import PhysicalPlan
 from engine.planner import plan
-from engine.runtime.task import saved_n
 from engine.transport.kafka import KafkaTransport
 from tests.helpers.shoal import cli, embedded, run_shoal, stores
 from tests.helpers.shop_runs import PARTITIONS, produce, shop_inputs
@@ -27,25 +28,15 @@ ROUNDS = 50
 
 
 
-async def restore_all(bootstrap: str, group: str, subs: list[tuple[int, tuple[str, ...],
-                                                                   tuple[str, ...]]]
-                      ) -> dict[str, dict[bytes, bytes]]:
-    """Every store's rows as fresh workers would restore them (live rows only)."""
+async def restore_all(bootstrap: str, physical: PhysicalPlan) -> dict[str, dict[bytes, bytes]]:
+    """Every store's rows as fresh workers would restore them (live rows only): the
+    engine's `changelog_backends`, which reads progress and changelogs as a worker does."""
     kafka = KafkaTransport(bootstrap)
     try:
-        out: dict[str, dict[bytes, bytes]] = {}
-        for sub, sources, names in subs:
-            tps = {p: [(t, p) for t in sources] for p in range(PARTITIONS)}
-            committed = {p: await kafka.committed(group, tps[p]) for p in tps}
-            saved = await kafka.progress(group, {f"{sub}_{p}": committed[p] for p in tps})
-            for name in names:
-                rows = out.setdefault(name, {})
-                for p in tps:
-                    progress = saved.get(f"{sub}_{p}")
-                    n = 0 if progress is None else saved_n(progress)
-                    changes = await kafka.read_changelog(f"{group}.{name}", p, n)
-                    rows.update((k, v) for k, v in changes if v is not None)
-        return out
+        counts = await kafka.topics()
+        backends = await changelog_backends(physical, kafka, counts)
+        return {store: dict(backends(f"{physical.pipeline}.{store}").scan(b"", None))
+                for sub in physical.subtopologies for store in sub.stores}
     finally:
         await kafka.close()
 
@@ -71,9 +62,8 @@ def test_fifty_restores_equal_the_embedded_stores(runs: tuple[Broker, Path]) -> 
     codec = physical.codec
     reference = stores(embedded(data), physical)
     assert all(reference.values())
-    subs = [(s.id, s.sources, s.stores) for s in physical.subtopologies if s.stores]
     for round_ in range(ROUNDS):
-        restored = asyncio.run(restore_all(broker.bootstrap, physical.pipeline, subs))
+        restored = asyncio.run(restore_all(broker.bootstrap, physical))
         decoded = {name: {k: codec.decode(v) for k, v in rows.items()}
                    for name, rows in restored.items()}
         assert decoded == reference, f"restore {round_ + 1} of {ROUNDS} differs"
